@@ -1,0 +1,1 @@
+"""Side effects of the pathway: the read-model projection (notifications come later)."""

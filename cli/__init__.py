@@ -1,0 +1,1 @@
+"""The `sirt` command line."""

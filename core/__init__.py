@@ -1,0 +1,1 @@
+"""Process-level plumbing: settings, database, Temporal client and payload encryption."""

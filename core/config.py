@@ -1,0 +1,51 @@
+"""Settings for every process, from environment variables (prefix SIRT_) or a .env file."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where Temporal, the read model and the encryption key live.
+
+    The defaults are the embedded single-machine setup that `make run` starts.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SIRT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".data"), description="Local state of the embedded setup.")
+    temporal_address: str = Field(default="127.0.0.1:7233", description="Temporal frontend.")
+    temporal_namespace: str = "default"
+    temporal_ui_port: int = 8233
+    task_queue: str = "sirt-pathway"
+    centre: str = Field(default="DEMO", description="Centre code stamped on new pathways.")
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "SIRT_DATABASE_URL"),
+        description="SQLAlchemy URL of the read model; SQLite under data_dir when unset.",
+    )
+    encryption_key: str | None = Field(
+        default=None,
+        description="Base64 AES-256 key for Temporal payloads; a local key file when unset.",
+    )
+    encryption_key_file: Path | None = Field(
+        default=None, description="Key file; defaults to data_dir/payload.key (mode 0600)."
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The read model's URL, defaulting to a SQLite file in the data directory."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'sirt.db'}"
+
+    @property
+    def resolved_key_file(self) -> Path:
+        """Where the payload key is read from (and created on first run)."""
+        return self.encryption_key_file or self.data_dir / "payload.key"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Pydantic models that cross process boundaries, and the sqlmodel read-model tables."""

@@ -1,0 +1,132 @@
+"""A pathway's configuration: due dates, reminders, timeouts and the follow-up schedule.
+
+It is workflow input, so a running pathway keeps the configuration it started with and a
+change of defaults never breaks the replay of an old history.
+"""
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from clinical.config import ClinicalConfig
+from models.vocab import Role, TaskKind, TimeoutAction
+
+
+class StepPolicy(BaseModel):
+    """When one kind of task is due, who is reminded, and what happens when it runs late.
+
+    Times count in whole days. A task is due on a date; it is overdue from the next midnight.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: Role
+    due_days: int = Field(ge=0, description="Days from opening (or from the procedure date).")
+    reminder_days_before: tuple[int, ...] = Field(
+        default=(1, 0), description="Reminders this many days before the due date (0: on it)."
+    )
+    escalate_after_days: int | None = Field(
+        default=2, ge=0, description="Days overdue before the pathway lead is told; None: never."
+    )
+    timeout_after_days: int | None = Field(
+        default=None, ge=0, description="Days overdue before the timeout action; None: never."
+    )
+    timeout_action: TimeoutAction = TimeoutAction.NONE
+
+
+class VisitSpec(BaseModel):
+    """One scheduled follow-up visit, counted from the treatment date."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str = Field(min_length=1, max_length=16)
+    weeks: int = Field(default=0, ge=0)
+    months: int = Field(default=0, ge=0)
+    kind: str = Field(default="clinic_imaging_labs", description="call, clinic_labs, ...")
+    window_days: int = Field(default=14, ge=0, description="+/- days in which it is on time.")
+
+    @model_validator(mode="after")
+    def _has_offset(self) -> "VisitSpec":
+        if self.weeks == 0 and self.months == 0:
+            raise ValueError(f"visit {self.code}: weeks or months must be set")
+        return self
+
+
+def _default_steps() -> dict[TaskKind, StepPolicy]:
+    return {
+        TaskKind.TRIAGE_REFERRAL: StepPolicy(role=Role.COORDINATOR, due_days=3),
+        TaskKind.MDT_DECISION: StepPolicy(
+            role=Role.MDT_CLINICIAN,
+            due_days=14,
+            reminder_days_before=(3, 0),
+            timeout_after_days=7,
+            timeout_action=TimeoutAction.ESCALATE,
+        ),
+        TaskKind.SCHEDULE_WORKUP: StepPolicy(role=Role.COORDINATOR, due_days=7),
+        TaskKind.RECORD_WORKUP: StepPolicy(
+            role=Role.INTERVENTIONAL_RADIOLOGIST, due_days=1, reminder_days_before=(0,)
+        ),
+        TaskKind.DOSIMETRY_PLAN: StepPolicy(role=Role.PHYSICIST, due_days=7),
+        TaskKind.SCHEDULE_TREATMENT: StepPolicy(role=Role.COORDINATOR, due_days=7),
+        TaskKind.RECORD_TREATMENT: StepPolicy(
+            role=Role.INTERVENTIONAL_RADIOLOGIST, due_days=1, reminder_days_before=(0,)
+        ),
+        # A visit's due date and timeout come from its VisitSpec (the window end).
+        TaskKind.FOLLOW_UP_VISIT: StepPolicy(
+            role=Role.COORDINATOR,
+            due_days=0,
+            reminder_days_before=(7, 1),
+            escalate_after_days=None,
+            timeout_action=TimeoutAction.MARK_MISSED,
+        ),
+        TaskKind.CHASE_MISSED_VISIT: StepPolicy(role=Role.COORDINATOR, due_days=7),
+        TaskKind.LTFU_REVIEW: StepPolicy(role=Role.COORDINATOR, due_days=14),
+    }
+
+
+def _default_visits() -> tuple[VisitSpec, ...]:
+    early = (
+        VisitSpec(code="2w", weeks=2, kind="call"),
+        VisitSpec(code="6w", weeks=6, kind="clinic_labs"),
+    )
+    year_one = tuple(VisitSpec(code=f"{m}m", months=m) for m in (3, 6, 9, 12))
+    to_five_years = tuple(VisitSpec(code=f"{m}m", months=m) for m in range(18, 61, 6))
+    return early + year_one + to_five_years
+
+
+class PathwayConfig(BaseModel):
+    """Everything a centre may tune about one pathway; defaults are documented in README."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    steps: dict[TaskKind, StepPolicy] = Field(default_factory=_default_steps)
+    follow_up: tuple[VisitSpec, ...] = Field(default_factory=_default_visits, min_length=1)
+    auto_triage_complete_referrals: bool = Field(
+        default=True,
+        description="A referral with every required item goes straight to MDT review.",
+    )
+    required_referral_items: tuple[str, ...] = (
+        "primary_site",
+        "grade",
+        "ki67_pct",
+        "baseline_cga_ug_l",
+        "referrer",
+        "referring_trust",
+    )
+    escalation_role: Role = Role.PATHWAY_LEAD
+    timeout_escalation_role: Role = Role.SERVICE_MANAGER
+    missed_visits_for_ltfu_review: int = Field(default=2, ge=1)
+    max_history_events_per_run: int = Field(
+        default=10_000,
+        ge=100,
+        description="Follow-up continues-as-new past this many events, or when Temporal says.",
+    )
+    clinical: ClinicalConfig = Field(default_factory=ClinicalConfig)
+
+    @model_validator(mode="after")
+    def _complete(self) -> "PathwayConfig":
+        missing = [k.value for k in TaskKind if k not in self.steps]
+        if missing:
+            raise ValueError(f"steps: no policy for {', '.join(missing)}")
+        codes = [v.code for v in self.follow_up]
+        if len(set(codes)) != len(codes):
+            raise ValueError("follow_up: visit codes must be unique")
+        return self

@@ -1,0 +1,166 @@
+"""The pathway's state as the workflow holds it, and what it sends to the read model."""
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from models.config import PathwayConfig
+from models.referral import PatientIdentity, Referral
+from models.steps import DosimetryPlan, WorkupResult
+from models.vocab import MessageKind, Role, Stage, TaskKind, TaskState, VisitState
+
+
+class Task(BaseModel):
+    """A human task the pathway waits for, with the alarms already fired."""
+
+    id: str
+    kind: TaskKind
+    role: Role
+    title: str
+    opened_at: datetime
+    due_on: date
+    not_before: date | None = None
+    state: TaskState = TaskState.OPEN
+    overdue: bool = False
+    fired: list[str] = Field(default_factory=list)
+    closed_at: datetime | None = None
+    detail: str | None = None
+    visit_id: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Still waiting for someone."""
+        return self.state == TaskState.OPEN
+
+
+class Visit(BaseModel):
+    """A scheduled follow-up visit of one treatment."""
+
+    id: str
+    code: str
+    kind: str
+    treatment_number: int
+    due_on: date
+    window_days: int
+    state: VisitState = VisitState.SCHEDULED
+    task_id: str
+    recorded_on: date | None = None
+
+
+class StageChange(BaseModel):
+    """One entry of the stage history; ``ordinal`` is its place in it."""
+
+    ordinal: int
+    stage: Stage
+    at: datetime
+    reason: str | None = None
+
+
+class PathwayState(BaseModel):
+    """Everything the workflow needs to carry on, and nothing identifying the patient."""
+
+    pathway_id: str
+    centre: str
+    stage: Stage
+    stage_entered_at: datetime
+    referred_at: datetime
+    seq: int = 0
+    history: list[StageChange] = Field(default_factory=list)
+    tasks: dict[str, Task] = Field(default_factory=dict)
+    visits: dict[str, Visit] = Field(default_factory=dict)
+    task_counter: int = 0
+    outcome_counter: int = 0
+    treatment_number: int = 0
+    workup_on: date | None = None
+    workup: WorkupResult | None = None
+    plan: DosimetryPlan | None = None
+    treatment_on: date | None = None
+    delivered_lung_doses_gy: list[float] = Field(default_factory=list)
+    consecutive_missed_visits: int = 0
+    exit_reason: str | None = None
+
+    @property
+    def open_tasks(self) -> list[Task]:
+        """Open tasks, earliest due first."""
+        return sorted((t for t in self.tasks.values() if t.is_open), key=lambda t: t.due_on)
+
+    @property
+    def next_due_on(self) -> date | None:
+        """The earliest due date of an open task."""
+        tasks = self.open_tasks
+        return tasks[0].due_on if tasks else None
+
+    @property
+    def overdue(self) -> bool:
+        """Whether any open task is past its due date."""
+        return any(t.overdue for t in self.open_tasks)
+
+    @property
+    def cumulative_lung_dose_gy(self) -> float:
+        """Lung dose delivered over all treatments so far."""
+        return sum(self.delivered_lung_doses_gy)
+
+
+class PathwayInput(BaseModel):
+    """The workflow's single argument. ``carried`` is set when follow-up continues-as-new."""
+
+    pathway_id: str
+    centre: str
+    referral: Referral
+    config: PathwayConfig = Field(default_factory=PathwayConfig)
+    carried: PathwayState | None = None
+
+
+class PathwaySummary(BaseModel):
+    """The pathway row of the read model."""
+
+    stage: Stage
+    stage_entered_at: datetime
+    referred_at: datetime
+    centre: str
+    next_due_on: date | None
+    overdue: bool
+    treatment_number: int
+    treatment_on: date | None
+    cumulative_lung_dose_gy: float
+    exit_reason: str | None
+
+
+class OutcomeRecord(BaseModel):
+    """A recorded clinical fact (decision, plan, visit outcome), kept as JSON."""
+
+    id: str
+    kind: str
+    recorded_at: datetime
+    data: dict[str, Any]
+
+
+class OutboxMessage(BaseModel):
+    """A notification for a role, delivered later by the notification loop."""
+
+    id: str
+    recipient_role: Role
+    kind: MessageKind
+    task_id: str | None
+    due_on: date | None
+    subject: str
+    created_at: datetime
+
+
+class ProjectionBatch(BaseModel):
+    """What changed at one step, applied to the read model in one transaction.
+
+    Keyed by (pathway_id, seq): applying the same batch twice changes nothing.
+    """
+
+    pathway_id: str
+    seq: int
+    at: datetime
+    summary: PathwaySummary
+    patient: PatientIdentity | None = None
+    stage_changes: list[StageChange] = Field(default_factory=list)
+    tasks: list[Task] = Field(default_factory=list)
+    visits: list[Visit] = Field(default_factory=list)
+    outcomes: list[OutcomeRecord] = Field(default_factory=list)
+    outbox: list[OutboxMessage] = Field(default_factory=list)

