@@ -1,23 +1,30 @@
 """Shared fixtures: a real Temporal server, a real PostgreSQL and SQLite read models."""
 
+import contextlib
 import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy import Engine
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from core.codec import encrypted_data_converter
 from core.db import get_engine, migrate
+from core.pathways import start_pathway
+from models.config import PathwayConfig
+from models.referral import Referral
+from models.state import PathwayState
 from worker import build_worker
 
 BIN = Path(sys.prefix) / "bin"
@@ -116,6 +123,24 @@ class Pathways:
     client: Client
     task_queue: str
     engine: Engine
+    started: list[str] = field(default_factory=list)
+
+    async def start(
+        self, referral: Referral, config: PathwayConfig | None = None
+    ) -> WorkflowHandle[Any, PathwayState]:
+        """Start a pathway on this worker's queue; it is terminated when the test ends."""
+        handle = await start_pathway(
+            self.client, referral, task_queue=self.task_queue, centre="LEEDS", config=config
+        )
+        self.started.append(handle.id)
+        return handle
+
+    async def terminate_all(self) -> None:
+        # A pathway left running would hold the time-skipping clock for later tests: its
+        # timers fire workflow tasks that no worker polls for any more.
+        for workflow_id in self.started:
+            with contextlib.suppress(RPCError):
+                await self.client.get_workflow_handle(workflow_id).terminate("test ended")
 
 
 @pytest.fixture
@@ -125,4 +150,6 @@ async def pathways(workflow_env: WorkflowEnvironment, engine: Engine) -> AsyncIt
     with ThreadPoolExecutor(max_workers=8) as executor:
         worker = build_worker(workflow_env.client, engine, task_queue, executor)
         async with worker:
-            yield Pathways(workflow_env, workflow_env.client, task_queue, engine)
+            p = Pathways(workflow_env, workflow_env.client, task_queue, engine)
+            yield p
+            await p.terminate_all()

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from temporalio.client import WorkflowHandle
 
-from core.pathways import start_pathway, submit_step
+from core.pathways import submit_step
 from models.state import PathwayState
 from models.vocab import Stage, TaskState, VisitState
 from tests import payloads
@@ -20,9 +20,7 @@ def db_url(any_db_url: str) -> str:
 
 async def test_a_treated_patient_completes_five_years_of_follow_up(pathways) -> None:
     env, client, engine = pathways.env, pathways.client, pathways.engine
-    handle: WorkflowHandle = await start_pathway(
-        client, payloads.referral(), task_queue=pathways.task_queue, centre="LEEDS"
-    )
+    handle: WorkflowHandle = await pathways.start(payloads.referral())
     pid = handle.id
 
     async def step(name: str, payload: dict) -> PathwayState:

@@ -1,0 +1,114 @@
+"""`sirt dev`: migrations, the Temporal dev server and a worker, in one process."""
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import make_url
+
+from core.config import Settings
+from core.db import get_engine, migrate
+from core.devserver import DevServer, DevServerError
+from core.temporal import connect
+from worker import build_worker
+
+Echo = Callable[[str], None]
+
+EXAMPLE_REFERRAL = (
+    'sirt refer --nhs-number "943 476 5919" --family-name Testpatient --given-name Zebedee \\\n'
+    "      --date-of-birth 1958-03-14 --primary-site midgut --grade 2 --ki67 8 --cga 420 \\\n"
+    '      --referrer "Dr A Referrer" --trust "Example NHS Foundation Trust"'
+)
+
+
+def safe_url(url: str) -> str:
+    """A database URL with any password hidden, fit to print."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def banner(settings: Settings, server: DevServer) -> str:
+    """What the user needs once everything is up."""
+    return "\n".join(
+        [
+            "SIRT Pathway is running.",
+            f"  Temporal Web UI  {server.ui_url}",
+            f"  Temporal server  {server.address} (namespace {server.namespace})",
+            f"  Temporal state   {server.db_file} (log: {server.log_file})",
+            f"  Task queue       {settings.task_queue}",
+            f"  Read model       {safe_url(settings.resolved_database_url)}",
+            "",
+            "Refer a patient (in another terminal, from this directory):",
+            f"  {EXAMPLE_REFERRAL}",
+            "Then: sirt list, sirt status PATHWAY_ID, sirt submit STEP PATHWAY_ID --file F.json",
+            "",
+            "Press Ctrl-C to stop.",
+        ]
+    )
+
+
+async def serve(settings: Settings, echo: Echo) -> None:
+    """Run everything until cancelled; stops the worker first, then the dev server."""
+    task = asyncio.current_task()
+    assert task is not None
+    _cancel_on_signals(task, echo)
+
+    url = settings.resolved_database_url
+    echo(f"Migrating the read model at {safe_url(url)} ...")
+    await asyncio.to_thread(migrate, url)
+    server = DevServer.from_settings(settings)
+    echo(f"Starting the Temporal dev server on {server.address} ...")
+    await server.start()
+    try:
+        client = await connect(settings)
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="sirt-activity") as executor:
+            worker = build_worker(client, get_engine(url), settings.task_queue, executor)
+            async with worker:
+                echo(banner(settings, server))
+                await _watch(server, lambda: worker.is_running)
+    except asyncio.CancelledError:
+        echo("Stopping: worker stopped; stopping the Temporal dev server ...")
+    finally:
+        server.stop()
+    echo("Stopped.")
+
+
+async def _watch(server: DevServer, worker_running: Callable[[], bool]) -> None:
+    # Notice a dead server or worker instead of idling next to it.
+    while True:
+        code = server.poll()
+        if code is not None:
+            raise DevServerError(
+                f"The Temporal dev server exited unexpectedly (code {code}).\n"
+                f"Last lines of {server.log_file}:\n{server.log_tail()}"
+            )
+        if not worker_running():
+            raise DevServerError("The worker stopped unexpectedly; see the log above.")
+        await asyncio.sleep(1)
+
+
+def _cancel_on_signals(task: asyncio.Task[None], echo: Echo) -> None:
+    loop = asyncio.get_running_loop()
+    stopping = False
+
+    def on_signal() -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            echo("\nShutting down ...")
+            task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Outside the main thread (tests) this fails, and the caller cancels instead.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, on_signal)
+
+
+def run_dev(settings: Settings, echo: Echo) -> None:
+    """Blocking entry point for the `dev` command."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    asyncio.run(serve(settings, echo))

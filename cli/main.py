@@ -1,0 +1,388 @@
+"""The `sirt` command line: run the embedded product, refer patients, follow pathways."""
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy import Engine, make_url
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from cli.dev import run_dev, safe_url
+from cli.errors import (
+    EXIT_INVALID,
+    NOT_RUNNING_HINT,
+    CliError,
+    handle_errors,
+    read_json_object,
+    validation_lines,
+)
+from cli.output import fmt, table, to_json
+from cli.views import pathway_list, pathway_status
+from core.config import Settings
+from core.db import get_engine
+from core.pathways import STEPS, parse_step, start_pathway
+from core.temporal import connect
+from models.referral import PrimarySite, PriorTherapyKind, Referral
+from models.state import PathwayState
+from models.vocab import Stage
+
+app = typer.Typer(
+    help="SIRT Pathway: run the care-pathway engine, refer patients and follow their pathways.\n\n"
+    "Configured by environment variables (SIRT_DATA_DIR, SIRT_TEMPORAL_ADDRESS, "
+    "SIRT_TASK_QUEUE, DATABASE_URL, SIRT_ENCRYPTION_KEY ...) or a .env file.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+STEP_NAMES = ", ".join(STEPS)
+STAGE_NAMES = ", ".join(Stage)
+
+
+def settings() -> Settings:
+    """Fresh settings per command, so the environment of this invocation always counts."""
+    return Settings()
+
+
+async def temporal_client(s: Settings) -> Client:
+    """A connected client, or a message saying what to start."""
+    if not s.encryption_key and not s.resolved_key_file.exists():
+        # Creating a new key here would start pathways the worker cannot decrypt.
+        raise CliError(
+            f"no payload key at {s.resolved_key_file}: run this where `sirt dev` runs, or set "
+            "SIRT_DATA_DIR (or SIRT_ENCRYPTION_KEY) to what the worker uses"
+        )
+    try:
+        return await connect(s)
+    except RuntimeError as exc:
+        if "connect" not in str(exc).lower():
+            raise
+        raise CliError(
+            f"cannot reach Temporal at {s.temporal_address}: {NOT_RUNNING_HINT}"
+        ) from None
+
+
+def read_engine(s: Settings) -> Engine:
+    """The read model's engine; a missing SQLite file is an error, not a new empty database."""
+    url = make_url(s.resolved_database_url)
+    database = url.database or ""
+    if url.drivername.startswith("sqlite") and database not in ("", ":memory:"):
+        if not Path(database).exists():
+            raise CliError(
+                f"no read model at {url.database}: start `sirt dev` first, or set "
+                "SIRT_DATA_DIR / DATABASE_URL to where it runs"
+            )
+    return get_engine(s.resolved_database_url)
+
+
+# ------------------------------------------------------------------------------------ dev
+
+
+@app.command()
+@handle_errors
+def dev() -> None:
+    """Run everything on this machine: read-model migrations, the Temporal dev server
+    (Web UI on SIRT_TEMPORAL_UI_PORT) and a pathway worker. Ctrl-C stops it all."""
+    run_dev(settings(), typer.echo)
+
+
+# ---------------------------------------------------------------------------------- refer
+
+
+def _parse_prior_therapy(spec: str) -> dict[str, str]:
+    kind, _, rest = spec.partition(":")
+    last_given_on, _, cycles = rest.partition(":")
+    item = {"kind": kind}
+    if last_given_on:
+        item["last_given_on"] = last_given_on
+    if cycles:
+        item["cycles"] = cycles
+    return item
+
+
+def _set(data: dict[str, Any], key: str, value: object) -> None:
+    if value is not None:
+        data[key] = value
+
+
+async def _start(s: Settings, referral: Referral) -> tuple[str, Stage | None]:
+    client = await temporal_client(s)
+    handle = await start_pathway(client, referral, task_queue=s.task_queue, centre=s.centre)
+    return handle.id, await _stage_hint(handle)
+
+
+async def _stage_hint(handle: WorkflowHandle[Any, PathwayState], wait: float = 5.0) -> Stage | None:
+    # The worker may not have run the first task yet: ask a few times, briefly.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while loop.time() < deadline:
+        try:
+            state: PathwayState = await handle.query(
+                "state", result_type=PathwayState, rpc_timeout=timedelta(seconds=2)
+            )
+            return state.stage
+        except Exception:
+            await asyncio.sleep(0.25)
+    return None
+
+
+@app.command()
+@handle_errors
+def refer(
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", "-f", help="Referral as JSON (models.referral.Referral); - = stdin."
+        ),
+    ] = None,
+    nhs_number: Annotated[
+        str | None, typer.Option(help="NHS number, 10 digits (spaces or dashes allowed).")
+    ] = None,
+    family_name: Annotated[str | None, typer.Option(help="Patient's family name.")] = None,
+    given_name: Annotated[str | None, typer.Option(help="Patient's given name.")] = None,
+    date_of_birth: Annotated[str | None, typer.Option(help="YYYY-MM-DD.")] = None,
+    received_on: Annotated[
+        str | None, typer.Option(help="Date the referral arrived, YYYY-MM-DD.")
+    ] = None,
+    primary_site: Annotated[
+        str | None, typer.Option(help=f"One of: {', '.join(PrimarySite)}.")
+    ] = None,
+    grade: Annotated[int | None, typer.Option(help="WHO grade, 1-3.")] = None,
+    ki67: Annotated[float | None, typer.Option(help="Ki-67 index, percent.")] = None,
+    carcinoid_syndrome: Annotated[
+        bool | None,
+        typer.Option(
+            "--carcinoid-syndrome/--no-carcinoid-syndrome", help="Carcinoid syndrome present."
+        ),
+    ] = None,
+    flushes_per_day: Annotated[float | None, typer.Option(help="Flushes per day.")] = None,
+    stools_per_day: Annotated[float | None, typer.Option(help="Stools per day.")] = None,
+    prior_therapy: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="KIND[:LAST_GIVEN_ON[:CYCLES]], repeatable; KIND is one of: "
+            f"{', '.join(PriorTherapyKind)}."
+        ),
+    ] = None,
+    cga: Annotated[float | None, typer.Option(help="Baseline chromogranin A, ug/L.")] = None,
+    hiaa: Annotated[
+        float | None, typer.Option("--5hiaa", help="Baseline urinary 5-HIAA, umol/24 h.")
+    ] = None,
+    referrer: Annotated[str | None, typer.Option(help="Referring clinician.")] = None,
+    trust: Annotated[str | None, typer.Option(help="Referring trust.")] = None,
+) -> None:
+    """Refer a patient: start a pathway and print its pseudonymous id (only that).
+
+    Give the referral as a JSON file, as options, or both (options override the file).
+    """
+    data = read_json_object(file) if file else {}
+    patient_flags = {
+        "nhs_number": nhs_number,
+        "family_name": family_name,
+        "given_name": given_name,
+        "date_of_birth": date_of_birth,
+    }
+    if any(v is not None for v in patient_flags.values()):
+        patient = data.get("patient")
+        patient = dict(patient) if isinstance(patient, dict) else {}
+        for key, value in patient_flags.items():
+            _set(patient, key, value)
+        data["patient"] = patient
+    fields: dict[str, object] = {
+        "received_on": received_on,
+        "primary_site": primary_site,
+        "grade": grade,
+        "ki67_pct": ki67,
+        "carcinoid_syndrome": carcinoid_syndrome,
+        "flushes_per_day": flushes_per_day,
+        "stools_per_day": stools_per_day,
+        "baseline_cga_ug_l": cga,
+        "baseline_5hiaa_umol_24h": hiaa,
+        "referrer": referrer,
+        "referring_trust": trust,
+    }
+    for key, value in fields.items():
+        _set(data, key, value)
+    if prior_therapy:
+        data["prior_therapies"] = [_parse_prior_therapy(p) for p in prior_therapy]
+    if not data:
+        raise CliError("give the referral with --file or options (see `sirt refer --help`)", 2)
+    referral = Referral.model_validate(data)
+
+    s = settings()
+    pathway_id, stage = asyncio.run(_start(s, referral))
+    typer.echo(pathway_id)
+    hint = f"stage {stage}" if stage else "stage not known yet (is `sirt dev` running?)"
+    typer.echo(f"Pathway started: {hint}. See: sirt status {pathway_id}", err=True)
+
+
+# --------------------------------------------------------------------------------- status
+
+
+@app.command()
+@handle_errors
+def status(
+    pathway_id: Annotated[str, typer.Argument(help="The pathway id `sirt refer` printed.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Show one pathway from the read model: stage, next due, open tasks, visits, history."""
+    s = settings()
+    view = pathway_status(read_engine(s), pathway_id)
+    if view is None:
+        raise CliError(
+            f"unknown pathway {pathway_id!r}: not in the read model at "
+            f"{safe_url(s.resolved_database_url)} (a pathway just referred appears within seconds)"
+        )
+    if as_json:
+        typer.echo(to_json(view))
+        return
+    overdue = " (OVERDUE)" if view["overdue"] else ""
+    lines = [
+        f"Pathway     {view['id']}",
+        f"Centre      {view['centre']}",
+        f"Stage       {view['stage']} since {fmt(view['stage_entered_at'])}",
+        f"Referred    {fmt(view['referred_at'])}",
+        f"Next due    {fmt(view['next_due_on'])}{overdue}",
+        f"Treatments  {view['treatment_number']} (last {fmt(view['treatment_on'])}), "
+        f"cumulative lung dose {view['cumulative_lung_dose_gy']:g} Gy",
+    ]
+    if view["exit_reason"]:
+        lines.append(f"Exit        {view['exit_reason']}")
+    tasks = view["open_tasks"]
+    lines += ["", f"Open tasks ({len(tasks)})"]
+    if tasks:
+        rows = [
+            (t["role"], t["title"], t["due_on"], "OVERDUE" if t["overdue"] else "") for t in tasks
+        ]
+        lines.append(table(("ROLE", "TITLE", "DUE", ""), rows, indent="  "))
+    visits = view["visits"]
+    if visits:
+        rows = [
+            (v["code"], v["kind"], v["treatment_number"], v["due_on"], v["state"], v["recorded_on"])
+            for v in visits
+        ]
+        lines += ["", f"Visits ({len(visits)})"]
+        lines.append(table(("CODE", "KIND", "TX", "DUE", "STATE", "RECORDED"), rows, indent="  "))
+    history = [(h["entered_at"], h["stage"], h["reason"]) for h in view["history"]]
+    lines += ["", "History", table(("AT", "STAGE", "REASON"), history, indent="  ")]
+    typer.echo("\n".join(lines))
+
+
+# ----------------------------------------------------------------------------------- list
+
+
+def parse_stage(value: str | None) -> Stage | None:
+    """A stage name (any case), or a usage error listing the stages."""
+    if value is None:
+        return None
+    try:
+        return Stage(value.strip().upper())
+    except ValueError:
+        raise CliError(f"unknown stage {value!r}; stages: {STAGE_NAMES}", EXIT_INVALID) from None
+
+
+@app.command("list")
+@handle_errors
+def list_pathways(
+    stage: Annotated[str | None, typer.Option(help=f"Only this stage: {STAGE_NAMES}.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only overdue pathways.")] = False,
+    centre: Annotated[str | None, typer.Option(help="Only this centre code.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List pathways from the read model: overdue first, then by next due date."""
+    wanted = parse_stage(stage)
+    s = settings()
+    found = pathway_list(read_engine(s), stage=wanted, overdue_only=overdue, centre=centre)
+    if as_json:
+        typer.echo(to_json(found))
+        return
+    if not found:
+        typer.echo("No pathways match.")
+        return
+    rows = [
+        (
+            p["id"],
+            p["stage"],
+            p["stage_entered_at"],
+            p["next_due_on"],
+            "OVERDUE" if p["overdue"] else "",
+            p["centre"],
+        )
+        for p in found
+    ]
+    typer.echo(table(("PATHWAY", "STAGE", "SINCE", "NEXT DUE", "", "CENTRE"), rows))
+
+
+# --------------------------------------------------------------------------------- submit
+
+
+async def _submit(
+    s: Settings, pathway_id: str, update: str, payload: Any, timeout: float
+) -> PathwayState:
+    client = await temporal_client(s)
+    handle = client.get_workflow_handle(pathway_id)
+    try:
+        state: PathwayState = await handle.execute_update(
+            update, payload, result_type=PathwayState, rpc_timeout=timedelta(seconds=timeout)
+        )
+        return state
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(f"unknown pathway {pathway_id!r}: {exc.message}") from None
+        raise
+
+
+@app.command(
+    help="Send one human step to a pathway, validated first; prints the new stage.\n\n"
+    f"STEP is one of: {STEP_NAMES}. `sirt steps STEP` shows a step's payload schema.\n\n"
+    "Exit codes: 0 done, 1 refused by the pathway (or Temporal unreachable), 2 invalid input."
+)
+@handle_errors
+def submit(
+    step: Annotated[str, typer.Argument(help=f"One of: {STEP_NAMES}.")],
+    pathway_id: Annotated[str, typer.Argument(help="The pathway id `sirt refer` printed.")],
+    file: Annotated[
+        Path, typer.Option("--file", "-f", help="The step's payload as JSON; - = stdin.")
+    ],
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the worker to accept or refuse.")
+    ] = 30.0,
+) -> None:
+    if step not in STEPS:
+        raise CliError(f"unknown step {step!r}; steps: {STEP_NAMES}", EXIT_INVALID)
+    update, payload = parse_step(step, read_json_object(file))
+    state = asyncio.run(_submit(settings(), pathway_id, update, payload, timeout))
+    typer.echo(f"{pathway_id}: stage {state.stage}")
+    open_tasks = [t for t in state.tasks.values() if t.is_open]
+    for task in sorted(open_tasks, key=lambda t: (t.due_on, t.id)):
+        typer.echo(f"  open task: {task.title} ({task.role}, due {task.due_on})")
+
+
+@app.command()
+@handle_errors
+def steps(
+    step: Annotated[
+        str | None, typer.Argument(help="Show this step's payload JSON schema.")
+    ] = None,
+) -> None:
+    """List the steps `sirt submit` accepts, or show one step's payload schema."""
+    if step is None:
+        rows = []
+        for name, (update, model) in STEPS.items():
+            doc = (model.__doc__ or "").strip().splitlines()
+            rows.append((name, update, doc[0] if doc else ""))
+        typer.echo(table(("STEP", "UPDATE", "PAYLOAD"), rows))
+        return
+    if step not in STEPS:
+        raise CliError(f"unknown step {step!r}; steps: {STEP_NAMES}", EXIT_INVALID)
+    typer.echo(to_json(STEPS[step][1].model_json_schema()))
+
+
+__all__ = ["app", "validation_lines"]
+
+
+if __name__ == "__main__":
+    app()

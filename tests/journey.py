@@ -1,0 +1,85 @@
+"""Drives a pathway to a given stage through the real Updates, for tests of later steps."""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from core.pathways import submit_step
+from models.config import PathwayConfig
+from models.state import PathwayState
+from models.vocab import Stage
+from tests import payloads
+from tests.readmodel import wait_for_stage
+
+_ORDER = [
+    Stage.MDT_REVIEW,
+    Stage.WORKUP,
+    Stage.DOSIMETRY_PLANNING,
+    Stage.TREATMENT_SCHEDULED,
+    Stage.FOLLOW_UP,
+]
+
+
+@dataclass
+class Journey:
+    """One pathway under test, with the environment that moves its clock."""
+
+    pathways: Any
+    handle: WorkflowHandle[Any, PathwayState]
+    state: PathwayState
+
+    @property
+    def id(self) -> str:
+        return self.handle.id
+
+    @property
+    def env(self) -> WorkflowEnvironment:
+        env: WorkflowEnvironment = self.pathways.env
+        return env
+
+    async def today(self) -> date:
+        return (await self.env.get_current_time()).date()
+
+    async def step(self, name: str, payload: dict[str, Any]) -> PathwayState:
+        self.state = await submit_step(self.pathways.client, self.id, name, payload)
+        return self.state
+
+    async def live(self) -> PathwayState:
+        self.state = await self.handle.query("state", result_type=PathwayState)
+        return self.state
+
+    async def sleep(self, days: float) -> None:
+        await self.env.sleep(timedelta(days=days))
+
+
+async def start(pathways: Any, config: PathwayConfig | None = None, **referral: Any) -> Journey:
+    handle = await pathways.start(payloads.referral(**referral), config)
+    stage = Stage.MDT_REVIEW if not referral else Stage.REFERRED
+    return Journey(pathways, handle, await wait_for_stage(handle, stage))
+
+
+async def drive_to(
+    pathways: Any, stage: Stage, config: PathwayConfig | None = None, lung_dose_gy: float = 6.0
+) -> Journey:
+    """A complete referral taken through each step until the pathway is in ``stage``."""
+    j = await start(pathways, config)
+    target = _ORDER.index(stage)
+    if target >= 1:
+        await j.step("mdt-decision", payloads.mdt(await j.today()))
+    if target >= 2:
+        when = await j.today() + timedelta(days=2)
+        await j.step("schedule-workup", {"scheduled_on": when.isoformat()})
+        await j.sleep(2)
+        await j.step("workup", payloads.workup(await j.today()))
+    if target >= 3:
+        await j.step("dosimetry-plan", payloads.plan(await j.today(), lung_dose_gy=lung_dose_gy))
+    if target >= 4:
+        when = await j.today() + timedelta(days=3)
+        await j.step("schedule-treatment", {"scheduled_on": when.isoformat()})
+        await j.sleep(3)
+        await j.step("treatment", payloads.treatment(await j.today()))
+    assert j.state.stage == stage
+    return j
