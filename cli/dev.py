@@ -4,10 +4,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+from asyncio import FIRST_COMPLETED
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import make_url
+from temporalio.worker import Worker
 
 from core.config import Settings
 from core.db import get_engine, migrate
@@ -65,9 +67,7 @@ async def serve(settings: Settings, echo: Echo) -> None:
         client = await connect(settings)
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="sirt-activity") as executor:
             worker = build_worker(client, get_engine(url), settings.task_queue, executor)
-            async with worker:
-                echo(banner(settings, server))
-                await _watch(server, lambda: worker.is_running)
+            await _run_worker(worker, server, lambda: echo(banner(settings, server)))
     except asyncio.CancelledError:
         echo("Stopping: worker stopped; stopping the Temporal dev server ...")
     finally:
@@ -75,18 +75,32 @@ async def serve(settings: Settings, echo: Echo) -> None:
     echo("Stopped.")
 
 
-async def _watch(server: DevServer, worker_running: Callable[[], bool]) -> None:
-    # Notice a dead server or worker instead of idling next to it.
-    while True:
-        code = server.poll()
-        if code is not None:
-            raise DevServerError(
-                f"The Temporal dev server exited unexpectedly (code {code}).\n"
-                f"Last lines of {server.log_file}:\n{server.log_tail()}"
-            )
-        if not worker_running():
-            raise DevServerError("The worker stopped unexpectedly; see the log above.")
+async def _run_worker(worker: Worker, server: DevServer, started: Callable[[], None]) -> None:
+    """Run the worker until cancelled, or until it or the dev server dies; shut it down."""
+    worker_task = asyncio.create_task(worker.run(), name="sirt-worker")
+    watch_task = asyncio.create_task(_watch(server), name="sirt-devserver-watch")
+    started()
+    try:
+        done, _ = await asyncio.wait({worker_task, watch_task}, return_when=FIRST_COMPLETED)
+        for finished in done:
+            finished.result()  # the dead server's (or worker's) error
+        raise DevServerError("The worker stopped unexpectedly; see the log above.")
+    finally:
+        watch_task.cancel()
+        if not worker_task.done():
+            await worker.shutdown()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker_task
+
+
+async def _watch(server: DevServer) -> None:
+    # Notice a dead server instead of idling next to it.
+    while (code := server.poll()) is None:
         await asyncio.sleep(1)
+    raise DevServerError(
+        f"The Temporal dev server exited unexpectedly (code {code}).\n"
+        f"Last lines of {server.log_file}:\n{server.log_tail()}"
+    )
 
 
 def _cancel_on_signals(task: asyncio.Task[None], echo: Echo) -> None:

@@ -69,12 +69,12 @@ def read_engine(s: Settings) -> Engine:
     """The read model's engine; a missing SQLite file is an error, not a new empty database."""
     url = make_url(s.resolved_database_url)
     database = url.database or ""
-    if url.drivername.startswith("sqlite") and database not in ("", ":memory:"):
-        if not Path(database).exists():
-            raise CliError(
-                f"no read model at {url.database}: start `sirt dev` first, or set "
-                "SIRT_DATA_DIR / DATABASE_URL to where it runs"
-            )
+    is_file = url.drivername.startswith("sqlite") and database not in ("", ":memory:")
+    if is_file and not Path(database).exists():
+        raise CliError(
+            f"no read model at {database}: start `sirt dev` first, or set "
+            "SIRT_DATA_DIR / DATABASE_URL to where it runs"
+        )
     return get_engine(s.resolved_database_url)
 
 
@@ -84,8 +84,10 @@ def read_engine(s: Settings) -> Engine:
 @app.command()
 @handle_errors
 def dev() -> None:
-    """Run everything on this machine: read-model migrations, the Temporal dev server
-    (Web UI on SIRT_TEMPORAL_UI_PORT) and a pathway worker. Ctrl-C stops it all."""
+    """Run everything here: migrations, the Temporal dev server with its Web UI, a worker.
+
+    Data lives under SIRT_DATA_DIR (.data/). Ctrl-C stops the worker, then the server.
+    """
     run_dev(settings(), typer.echo)
 
 
@@ -204,8 +206,8 @@ def refer(
         "referrer": referrer,
         "referring_trust": trust,
     }
-    for key, value in fields.items():
-        _set(data, key, value)
+    for name, given in fields.items():
+        _set(data, name, given)
     if prior_therapy:
         data["prior_therapies"] = [_parse_prior_therapy(p) for p in prior_therapy]
     if not data:
@@ -260,12 +262,14 @@ def status(
         lines.append(table(("ROLE", "TITLE", "DUE", ""), rows, indent="  "))
     visits = view["visits"]
     if visits:
-        rows = [
+        visit_rows: list[tuple[object, ...]] = [
             (v["code"], v["kind"], v["treatment_number"], v["due_on"], v["state"], v["recorded_on"])
             for v in visits
         ]
         lines += ["", f"Visits ({len(visits)})"]
-        lines.append(table(("CODE", "KIND", "TX", "DUE", "STATE", "RECORDED"), rows, indent="  "))
+        lines.append(
+            table(("CODE", "KIND", "TX", "DUE", "STATE", "RECORDED"), visit_rows, indent="  ")
+        )
     history = [(h["entered_at"], h["stage"], h["reason"]) for h in view["history"]]
     lines += ["", "History", table(("AT", "STAGE", "REASON"), history, indent="  ")]
     typer.echo("\n".join(lines))

@@ -145,6 +145,7 @@ class OutboxMessage(BaseModel):
     task_id: str | None
     due_on: date | None
     subject: str
+    send_at: datetime = Field(description="When it is meant to go: the alarm's exact time.")
     created_at: datetime
 
 

@@ -119,6 +119,7 @@ class OutboxRow(SQLModel, table=True):
     kind: str = Field(max_length=16)
     due_on: date | None = None
     subject: str
+    send_at: datetime = _ts(index=True)
     created_at: datetime = _ts()
     delivered_at: datetime | None = _ts(nullable=True, index=True)
     attempts: int = 0

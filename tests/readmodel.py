@@ -20,7 +20,7 @@ def rows(engine: Engine, table: Any, pathway_id: str) -> list[Any]:
 
 def outbox(engine: Engine, pathway_id: str) -> list[OutboxRow]:
     found: list[OutboxRow] = rows(engine, OutboxRow, pathway_id)
-    return sorted(found, key=lambda r: (r.created_at, r.id))
+    return sorted(found, key=lambda r: (r.send_at, r.id))
 
 
 def assert_read_model_matches(engine: Engine, state: PathwayState) -> None:

@@ -9,7 +9,7 @@ The main loop only sleeps until the next alarm (reminder, overdue, escalation, t
 import asyncio
 import contextlib
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -110,6 +110,7 @@ class PatientPathwayWorkflow:
                 stage_entered_at=now,
                 referred_at=now,
             )
+        self._committed = self._state.model_copy(deep=True)
         self._lock = asyncio.Lock()
         self._wake = False
         self._dirty_tasks: set[str] = set()
@@ -180,8 +181,8 @@ class PatientPathwayWorkflow:
 
     @workflow.query
     def state(self) -> PathwayState:
-        """The live state of this pathway (no patient identifiers)."""
-        return self._state
+        """The pathway's state as last committed to the read model (no patient identifiers)."""
+        return self._committed
 
     # ---------------------------------------------------------------- updates
 
@@ -612,7 +613,16 @@ class PatientPathwayWorkflow:
         )
         return outcome_id
 
-    def _message(self, task: Task, kind: MessageKind, role: Any, subject: str, key: str) -> None:
+    def _message(
+        self,
+        task: Task,
+        kind: MessageKind,
+        role: Role,
+        subject: str,
+        key: str,
+        send_at: datetime | None = None,
+    ) -> None:
+        now = workflow.now()
         self._outbox.append(
             OutboxMessage(
                 id=f"{self._state.pathway_id}:{task.id}:{key}",
@@ -621,7 +631,8 @@ class PatientPathwayWorkflow:
                 task_id=task.id,
                 due_on=task.due_on,
                 subject=subject,
-                created_at=workflow.now(),
+                send_at=send_at or now,
+                created_at=now,
             )
         )
 
@@ -650,17 +661,26 @@ class PatientPathwayWorkflow:
     def _fire(self, task: Task, alarm: Alarm) -> None:
         policy = self._config.steps[task.kind]
         what = f"{task.title} for pathway {self._state.pathway_id}, due {task.due_on}"
-        if alarm.kind == AlarmKind.REMINDER:
-            self._message(task, MessageKind.REMINDER, policy.role, f"Reminder: {what}", alarm.key)
-        elif alarm.kind == AlarmKind.OVERDUE:
+        # Alarm kind -> (message kind, recipient, subject prefix); missed visits send nothing.
+        messages = {
+            AlarmKind.REMINDER: (MessageKind.REMINDER, policy.role, "Reminder"),
+            AlarmKind.OVERDUE: (MessageKind.OVERDUE, policy.role, "Overdue"),
+            AlarmKind.ESCALATE: (
+                MessageKind.ESCALATION,
+                self._config.escalation_role,
+                "Escalation",
+            ),
+        }
+        if alarm.kind == AlarmKind.OVERDUE:
             task.overdue = True
-            self._message(task, MessageKind.OVERDUE, policy.role, f"Overdue: {what}", alarm.key)
-        elif alarm.kind == AlarmKind.ESCALATE:
-            role = self._config.escalation_role
-            self._message(task, MessageKind.ESCALATION, role, f"Escalation: {what}", alarm.key)
+        if alarm.kind in messages:
+            kind, role, prefix = messages[alarm.kind]
+            self._message(task, kind, role, f"{prefix}: {what}", alarm.key, alarm.at)
         elif policy.timeout_action == TimeoutAction.ESCALATE:
             role = self._config.timeout_escalation_role
-            self._message(task, MessageKind.TIMEOUT, role, f"Timed out: {what}", alarm.key)
+            self._message(
+                task, MessageKind.TIMEOUT, role, f"Timed out: {what}", alarm.key, alarm.at
+            )
         elif policy.timeout_action == TimeoutAction.MARK_MISSED:
             self._miss_visit(task)
 
@@ -732,6 +752,7 @@ class PatientPathwayWorkflow:
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=_PROJECTION_RETRY,
             )
+            self._committed = snapshot
             return snapshot
 
     def _summary(self) -> PathwaySummary:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 18:18:20.872968
+Create Date: 2026-11-26 18:23:13.275732
 """
 
 from collections.abc import Sequence
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
+
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -59,6 +60,7 @@ def upgrade() -> None:
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("due_on", sa.Date(), nullable=True),
         sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("send_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
@@ -74,6 +76,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_outbox_recipient_role"), ["recipient_role"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_outbox_send_at"), ["send_at"], unique=False)
 
     op.create_table(
         "outcome",
@@ -192,6 +195,7 @@ def downgrade() -> None:
 
     op.drop_table("outcome")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_send_at"))
         batch_op.drop_index(batch_op.f("ix_outbox_recipient_role"))
         batch_op.drop_index(batch_op.f("ix_outbox_pathway_id"))
         batch_op.drop_index(batch_op.f("ix_outbox_delivered_at"))

@@ -1,0 +1,119 @@
+"""Reminders, escalations and timeouts fire at exact simulated times."""
+
+from datetime import UTC, date, datetime, timedelta
+
+from models.vocab import Stage, TaskState, VisitState
+from tests import payloads
+from tests.journey import drive_to, start
+from tests.readmodel import assert_read_model_matches, outbox
+
+
+def midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+async def test_an_mdt_not_held_is_reminded_then_escalated_to_lead_and_manager(pathways) -> None:
+    j = await drive_to(pathways, Stage.MDT_REVIEW)
+    [task] = j.state.open_tasks
+    opened = j.state.referred_at.date()
+    assert task.due_on == opened + timedelta(days=14)
+    # Defaults: reminders 3 days before and on the due date; overdue the next day;
+    # the pathway lead 2 days later; the service manager at the 7-day timeout.
+    await j.sleep(30)
+    sent = [(m.kind, m.recipient_role, m.send_at) for m in outbox(pathways.engine, j.id)]
+    due = midnight(task.due_on)
+    assert sent == [
+        ("reminder", "mdt_clinician", due - timedelta(days=3)),
+        ("reminder", "mdt_clinician", due),
+        ("overdue", "mdt_clinician", due + timedelta(days=1)),
+        ("escalation", "pathway_lead", due + timedelta(days=3)),
+        ("timeout", "service_manager", due + timedelta(days=8)),
+    ]
+    state = await j.live()
+    assert state.overdue and state.open_tasks[0].state == TaskState.OPEN
+    assert_read_model_matches(pathways.engine, state)
+
+
+async def test_reminders_before_the_task_opened_are_skipped_not_sent_late(pathways) -> None:
+    j = await drive_to(pathways, Stage.WORKUP)
+    # Booked for tomorrow: the record task is due the day after, with an on-the-day reminder.
+    tomorrow = await j.today() + timedelta(days=1)
+    state = await j.step("schedule-workup", {"scheduled_on": tomorrow.isoformat()})
+    [record] = [t for t in state.open_tasks if t.kind == "record_workup"]
+    assert record.due_on == tomorrow + timedelta(days=1)
+    await j.sleep(2)
+    kinds = [(m.kind, m.task_id) for m in outbox(pathways.engine, j.id)]
+    assert kinds == [("reminder", record.id)]
+
+
+async def test_rebooking_the_treatment_moves_its_reminders(pathways) -> None:
+    j = await drive_to(pathways, Stage.TREATMENT_SCHEDULED)
+    first = await j.today() + timedelta(days=10)
+    await j.step("schedule-treatment", {"scheduled_on": first.isoformat()})
+    later = first + timedelta(days=20)
+    state = await j.step("schedule-treatment", {"scheduled_on": later.isoformat()})
+    [record] = [t for t in state.open_tasks if t.kind == "record_treatment"]
+    assert record.due_on == later + timedelta(days=1)
+    await j.sleep(15)
+    # Nothing fires around the first booking any more.
+    assert [m.kind for m in outbox(pathways.engine, j.id) if m.task_id == record.id] == []
+    assert_read_model_matches(pathways.engine, await j.live())
+
+
+async def test_follow_up_visits_are_reminded_and_marked_missed_at_the_window_end(pathways) -> None:
+    j = await drive_to(pathways, Stage.FOLLOW_UP)
+    visit = j.state.visits["t1-2w"]
+    await j.sleep(30)
+    sent = [
+        (m.kind, m.send_at) for m in outbox(pathways.engine, j.id) if m.task_id == visit.task_id
+    ]
+    due = midnight(visit.due_on)
+    assert sent == [
+        ("reminder", due - timedelta(days=7)),
+        ("reminder", due - timedelta(days=1)),
+        ("overdue", due + timedelta(days=1)),
+    ]
+    state = await j.live()
+    assert state.visits["t1-2w"].state == VisitState.MISSED
+    [chase] = [t for t in state.open_tasks if t.kind == "chase_missed_visit"]
+    # The timer fires a few milliseconds after its time; the second is exact.
+    assert chase.opened_at.replace(microsecond=0) == due + timedelta(days=15)
+    assert chase.detail == "visit 2w missed"
+    assert_read_model_matches(pathways.engine, state)
+
+
+async def test_correcting_the_treatment_date_moves_every_pending_visit(pathways) -> None:
+    j = await drive_to(pathways, Stage.FOLLOW_UP)
+    treated = j.state.treatment_on
+    assert treated is not None
+    await j.sleep(20)
+    state = await j.step(
+        "follow-up-visit", payloads.visit("2w", await j.today() - timedelta(days=1))
+    )
+    corrected = treated - timedelta(days=2)
+    state = await j.step(
+        "amend-treatment-date",
+        {"performed_on": corrected.isoformat(), "reason": "date mistyped"},
+    )
+    assert state.visits["t1-2w"].due_on == treated + timedelta(weeks=2)  # done: unchanged
+    assert state.visits["t1-6w"].due_on == corrected + timedelta(weeks=6)
+    assert state.visits["t1-3m"].due_on.month == (corrected.month + 2) % 12 + 1
+    task = state.tasks[state.visits["t1-6w"].task_id]
+    assert task.due_on == corrected + timedelta(weeks=6)
+    assert_read_model_matches(pathways.engine, state)
+
+
+async def test_an_incomplete_referral_is_re_requested_then_triaged(pathways) -> None:
+    j = await start(pathways, grade=None, ki67_pct=None)
+    [task] = j.state.open_tasks
+    assert task.kind == "triage_referral" and task.detail == "missing: grade, ki67_pct"
+    [request] = outbox(pathways.engine, j.id)
+    assert (request.kind, request.recipient_role) == ("request", "referrer")
+    assert "grade, ki67_pct" in request.subject and "Testpatient" not in request.subject
+    state = await j.step("triage", {"complete": False, "missing_items": ["ki67_pct"]})
+    assert state.stage == Stage.REFERRED and state.open_tasks[0].detail == "missing: ki67_pct"
+    assert len(outbox(pathways.engine, j.id)) == 2
+    state = await j.step("triage", {"complete": True})
+    assert state.stage == Stage.MDT_REVIEW
+    assert [t.kind for t in state.open_tasks] == ["mdt_decision"]
+    assert_read_model_matches(pathways.engine, state)
