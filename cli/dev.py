@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import make_url
 from temporalio.worker import Worker
 
+from cli.runtime import run_async
 from core.config import Settings
 from core.db import get_engine, migrate
 from core.devserver import DevServer, DevServerError
@@ -52,11 +53,17 @@ def banner(settings: Settings, server: DevServer) -> str:
 
 
 async def serve(settings: Settings, echo: Echo) -> None:
-    """Run everything until cancelled; stops the worker first, then the dev server."""
+    """Run everything until SIGINT/SIGTERM (or cancellation): worker first, then the server."""
     task = asyncio.current_task()
     assert task is not None
     _cancel_on_signals(task, echo)
+    try:
+        await _serve(settings, echo)
+    except asyncio.CancelledError:
+        echo("Stopped.")
 
+
+async def _serve(settings: Settings, echo: Echo) -> None:
     url = settings.resolved_database_url
     echo(f"Migrating the read model at {safe_url(url)} ...")
     await asyncio.to_thread(migrate, url)
@@ -68,11 +75,9 @@ async def serve(settings: Settings, echo: Echo) -> None:
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="sirt-activity") as executor:
             worker = build_worker(client, get_engine(url), settings.task_queue, executor)
             await _run_worker(worker, server, lambda: echo(banner(settings, server)))
-    except asyncio.CancelledError:
-        echo("Stopping: worker stopped; stopping the Temporal dev server ...")
     finally:
+        echo("Worker stopped; stopping the Temporal dev server ...")
         server.stop()
-    echo("Stopped.")
 
 
 async def _run_worker(worker: Worker, server: DevServer, started: Callable[[], None]) -> None:
@@ -125,4 +130,4 @@ def run_dev(settings: Settings, echo: Echo) -> None:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    asyncio.run(serve(settings, echo))
+    run_async(serve(settings, echo))

@@ -1,6 +1,7 @@
 """The `sirt` command line: run the embedded product, refer patients, follow pathways."""
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +21,7 @@ from cli.errors import (
     validation_lines,
 )
 from cli.output import fmt, table, to_json
+from cli.runtime import run_async
 from cli.views import pathway_list, pathway_status
 from core.config import Settings
 from core.db import get_engine
@@ -110,25 +112,33 @@ def _set(data: dict[str, Any], key: str, value: object) -> None:
         data[key] = value
 
 
-async def _start(s: Settings, referral: Referral) -> tuple[str, Stage | None]:
+async def _start(s: Settings, referral: Referral) -> tuple[str, PathwayState | None]:
     client = await temporal_client(s)
     handle = await start_pathway(client, referral, task_queue=s.task_queue, centre=s.centre)
-    return handle.id, await _stage_hint(handle)
+    return handle.id, await _settled_state(handle)
 
 
-async def _stage_hint(handle: WorkflowHandle[Any, PathwayState], wait: float = 5.0) -> Stage | None:
-    # The worker may not have run the first task yet: ask a few times, briefly.
+async def _settled_state(
+    handle: WorkflowHandle[Any, PathwayState], wait: float = 5.0
+) -> PathwayState | None:
+    """The pathway once it waits for someone (an open task) or has ended; None if no worker
+    got that far within ``wait`` seconds. Only a hint: the read model is the record."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     while loop.time() < deadline:
-        try:
+        with contextlib.suppress(Exception):
             state: PathwayState = await handle.query(
                 "state", result_type=PathwayState, rpc_timeout=timedelta(seconds=2)
             )
-            return state.stage
-        except Exception:
-            await asyncio.sleep(0.25)
+            if state.stage.is_terminal or any(t.is_open for t in state.tasks.values()):
+                return state
+        await asyncio.sleep(0.25)
     return None
+
+
+def _open_tasks_text(state: PathwayState) -> list[str]:
+    tasks = sorted((t for t in state.tasks.values() if t.is_open), key=lambda t: (t.due_on, t.id))
+    return [f"  open task: {t.title} ({t.role}, due {t.due_on})" for t in tasks]
 
 
 @app.command()
@@ -215,10 +225,14 @@ def refer(
     referral = Referral.model_validate(data)
 
     s = settings()
-    pathway_id, stage = asyncio.run(_start(s, referral))
+    pathway_id, state = run_async(_start(s, referral))
+    # Only the pseudonymous id on stdout (for scripts); the hint goes to stderr.
     typer.echo(pathway_id)
-    hint = f"stage {stage}" if stage else "stage not known yet (is `sirt dev` running?)"
-    typer.echo(f"Pathway started: {hint}. See: sirt status {pathway_id}", err=True)
+    if state is None:
+        typer.echo(f"Pathway started; no worker has picked it up yet: {NOT_RUNNING_HINT}", err=True)
+        return
+    lines = [f"Pathway started: stage {state.stage}.", *_open_tasks_text(state)]
+    typer.echo("\n".join([*lines, f"See: sirt status {pathway_id}"]), err=True)
 
 
 # --------------------------------------------------------------------------------- status
@@ -358,11 +372,8 @@ def submit(
     if step not in STEPS:
         raise CliError(f"unknown step {step!r}; steps: {STEP_NAMES}", EXIT_INVALID)
     update, payload = parse_step(step, read_json_object(file))
-    state = asyncio.run(_submit(settings(), pathway_id, update, payload, timeout))
-    typer.echo(f"{pathway_id}: stage {state.stage}")
-    open_tasks = [t for t in state.tasks.values() if t.is_open]
-    for task in sorted(open_tasks, key=lambda t: (t.due_on, t.id)):
-        typer.echo(f"  open task: {task.title} ({task.role}, due {task.due_on})")
+    state = run_async(_submit(settings(), pathway_id, update, payload, timeout))
+    typer.echo("\n".join([f"{pathway_id}: stage {state.stage}", *_open_tasks_text(state)]))
 
 
 @app.command()

@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 
@@ -14,7 +14,9 @@ def fmt(value: object) -> str:
         case bool():
             return "yes" if value else "no"
         case datetime():
-            return value.strftime("%Y-%m-%d %H:%M %Z").strip()
+            # Stored in UTC; SQLite hands them back naive.
+            utc = value.astimezone(UTC) if value.tzinfo else value
+            return utc.strftime("%Y-%m-%d %H:%M UTC")
         case date():
             return value.isoformat()
         case _:

@@ -1,6 +1,8 @@
 """Realistic step payloads for the pathway stories the tests tell."""
 
 from datetime import date
+
+__all__ = ["date"]
 from typing import Any
 
 from models.referral import Referral

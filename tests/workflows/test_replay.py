@@ -1,0 +1,78 @@
+"""Replay safety: recorded histories must replay against the current workflow code.
+
+Histories under tests/histories/ were recorded from real runs of these journeys. Re-record
+them (SIRT_RECORD_HISTORIES=1) only for a deliberate, patched change: an old history that no
+longer replays means a running pathway would break on deploy.
+"""
+
+import os
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from core.codec import encrypted_data_converter
+from models.vocab import Stage
+from tests import payloads
+from tests.conftest import TEST_KEY
+from tests.journey import Journey, drive_to
+from workflows.pathway import PatientPathwayWorkflow
+
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+RECORD = os.environ.get("SIRT_RECORD_HISTORIES") == "1"
+
+
+def replayer() -> Replayer:
+    return Replayer(
+        workflows=[PatientPathwayWorkflow], data_converter=encrypted_data_converter(TEST_KEY)
+    )
+
+
+async def through_follow_up_with_a_missed_visit(pathways) -> Journey:
+    j = await drive_to(pathways, Stage.FOLLOW_UP)
+    await j.sleep(45)
+    await j.step("follow-up-visit", payloads.visit("6w", await j.today() - timedelta(days=3)))
+    await j.step("event", {"kind": "death", "occurred_on": str(await j.today()), "cause_of_death": "sepsis"})  # fmt: skip
+    return j
+
+
+async def rediscussed_then_not_suitable(pathways) -> Journey:
+    j = await drive_to(pathways, Stage.MDT_REVIEW)
+    await j.step("mdt-decision", payloads.mdt(await j.today(), "rediscuss", missing_items=["CT"]))
+    await j.sleep(20)
+    await j.step("mdt-decision", payloads.mdt(await j.today(), "not_suitable", reason="ECOG 3"))
+    return j
+
+
+JOURNEYS: dict[str, Callable[..., Awaitable[Journey]]] = {
+    "follow_up_missed_visit_then_death": through_follow_up_with_a_missed_visit,
+    "mdt_rediscussed_then_not_suitable": rediscussed_then_not_suitable,
+}
+
+
+@pytest.mark.parametrize("name", sorted(JOURNEYS))
+async def test_a_fresh_history_replays_deterministically(pathways, name: str) -> None:
+    j = await JOURNEYS[name](pathways)
+    await j.handle.result()
+    history = await j.handle.fetch_history()
+    await replayer().replay_workflow(history)
+    if RECORD:
+        HISTORIES.mkdir(exist_ok=True)
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+def recorded() -> list[Path]:
+    return sorted(HISTORIES.glob("*.json"))
+
+
+def test_histories_are_committed() -> None:
+    assert {p.stem for p in recorded()} >= set(JOURNEYS)
+
+
+@pytest.mark.parametrize("path", recorded(), ids=lambda p: p.stem)
+async def test_a_recorded_history_replays_against_current_code(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    await replayer().replay_workflow(history)
