@@ -76,7 +76,7 @@ async def _serve(settings: Settings, echo: Echo) -> None:
             worker = build_worker(client, get_engine(url), settings.task_queue, executor)
             await _run_worker(worker, server, lambda: echo(banner(settings, server)))
     finally:
-        echo("Worker stopped; stopping the Temporal dev server ...")
+        echo("Stopping the Temporal dev server ...")
         server.stop()
 
 

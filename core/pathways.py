@@ -83,4 +83,5 @@ async def submit_step(
     """Validate and send one step; raises ValidationError or WorkflowUpdateFailedError."""
     update, model = parse_step(step, payload)
     handle = client.get_workflow_handle(pathway_id)
-    return await handle.execute_update(update, model, result_type=PathwayState)
+    state: PathwayState = await handle.execute_update(update, model, result_type=PathwayState)
+    return state

@@ -35,7 +35,8 @@ async def through_follow_up_with_a_missed_visit(pathways) -> Journey:
     j = await drive_to(pathways, Stage.FOLLOW_UP)
     await j.sleep(45)
     await j.step("follow-up-visit", payloads.visit("6w", await j.today() - timedelta(days=3)))
-    await j.step("event", {"kind": "death", "occurred_on": str(await j.today()), "cause_of_death": "sepsis"})  # fmt: skip
+    died = {"kind": "death", "occurred_on": str(await j.today()), "cause_of_death": "sepsis"}
+    await j.step("event", died)
     return j
 
 

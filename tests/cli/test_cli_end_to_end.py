@@ -1,0 +1,211 @@
+"""The CLI against the real stack: the Temporal dev server, a worker and a SQLite read model.
+
+Also the confidentiality promise: the patient's identity never reaches Temporal's own storage.
+"""
+
+import asyncio
+import base64
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+from typer.testing import CliRunner, Result
+
+from cli.main import app
+from core.config import Settings
+from core.db import get_engine, migrate
+from core.devserver import DevServer, free_port
+from core.temporal import connect
+from tests import payloads
+from tests.conftest import TEST_KEY
+from worker import build_worker
+
+IDENTIFIERS = [
+    payloads.PATIENT["family_name"],
+    payloads.PATIENT["given_name"],
+    payloads.PATIENT["nhs_number"],  # with spaces
+    payloads.PATIENT["nhs_number"].replace(" ", ""),
+]
+PATHWAY_ID = re.compile(r"^pathway-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+@dataclass
+class Stack:
+    """A dev server, a worker polling it and the environment the CLI runs with."""
+
+    server: DevServer
+    client: Client
+    env: dict[str, str]
+    tmp: Path
+
+    async def sirt(self, *args: str) -> Result:
+        """Run the CLI in a thread: it runs its own event loop, this test owns this one."""
+        runner = CliRunner()
+        result = await asyncio.to_thread(runner.invoke, app, list(args), env=self.env)
+        assert "Traceback" not in result.output, result.output
+        return result
+
+
+@pytest.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    host = "127.0.0.1"
+    env = {
+        "SIRT_DATA_DIR": str(tmp / "data"),
+        "SIRT_TEMPORAL_ADDRESS": f"{host}:{free_port()}",
+        "SIRT_TEMPORAL_UI_PORT": str(free_port()),
+        "SIRT_TASK_QUEUE": f"tq-cli-{uuid.uuid4()}",
+        "DATABASE_URL": f"sqlite:///{tmp / 'readmodel.db'}",
+        "SIRT_ENCRYPTION_KEY": base64.b64encode(TEST_KEY).decode(),
+    }
+    settings = Settings.model_validate(
+        {
+            "data_dir": env["SIRT_DATA_DIR"],
+            "temporal_address": env["SIRT_TEMPORAL_ADDRESS"],
+            "temporal_ui_port": env["SIRT_TEMPORAL_UI_PORT"],
+            "task_queue": env["SIRT_TASK_QUEUE"],
+            "database_url": env["DATABASE_URL"],
+            "encryption_key": env["SIRT_ENCRYPTION_KEY"],
+        }
+    )
+    migrate(settings.resolved_database_url)
+    server = DevServer.from_settings(settings)
+    await server.start(timeout=90)
+    with server:
+        client = await connect(settings)
+        engine = get_engine(settings.resolved_database_url)
+        with ThreadPoolExecutor(max_workers=8) as executor:
+            async with build_worker(client, engine, settings.task_queue, executor):
+                yield Stack(server, client, env, tmp)
+        engine.dispose()
+
+
+async def poll(
+    check: Callable[[], Any], what: str, timeout: float = 15.0, interval: float = 0.25
+) -> Any:
+    """Bounded polling for eventually consistent reads (read model, visibility)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"{what} not seen within {timeout:.0f} s")
+        await asyncio.sleep(interval)
+
+
+def read_bytes(files: list[Path]) -> bytes:
+    assert files, "no files to inspect"
+    return b"".join(f.read_bytes() for f in files)
+
+
+async def refer(stack: Stack) -> str:
+    """A complete referral made with `sirt refer --file`; its pathway id."""
+    path = stack.tmp / f"referral-{uuid.uuid4()}.json"
+    path.write_text(payloads.referral().model_dump_json())
+    result = await stack.sirt("refer", "--file", str(path))
+    assert result.exit_code == 0, result.output
+    pathway_id = result.stdout.strip()
+    assert PATHWAY_ID.match(pathway_id), result.stdout
+    assert "stage MDT_REVIEW" in result.stderr
+    for identifier in IDENTIFIERS:
+        assert identifier not in result.output
+    return pathway_id
+
+
+@pytest.fixture(scope="module")
+async def referred(stack: Stack) -> str:
+    """One pathway the read-only tests share (nothing moves it on)."""
+    return await refer(stack)
+
+
+async def test_refer_then_status_and_list(stack: Stack, referred: str) -> None:
+    async def in_mdt_review() -> dict[str, Any] | None:
+        result = await stack.sirt("status", referred, "--json")
+        if result.exit_code != 0:
+            return None  # the projection has not landed yet
+        view: dict[str, Any] = json.loads(result.stdout)
+        return view if view["stage"] == "MDT_REVIEW" else None
+
+    view = await poll(in_mdt_review, "MDT_REVIEW in the read model")
+    assert [t["kind"] for t in view["open_tasks"]] == ["mdt_decision"]
+    assert [h["stage"] for h in view["history"]] == ["REFERRED", "MDT_REVIEW"]
+
+    text = await stack.sirt("status", referred)
+    assert text.exit_code == 0
+    assert "MDT_REVIEW" in text.stdout
+    assert "MDT selection decision" in text.stdout
+    for identifier in IDENTIFIERS:
+        assert identifier not in text.output
+
+    listed = await stack.sirt("list", "--stage", "MDT_REVIEW")
+    assert listed.exit_code == 0
+    assert referred in listed.stdout
+    assert referred not in (await stack.sirt("list", "--stage", "WORKUP")).stdout
+    as_json = json.loads((await stack.sirt("list", "--json")).stdout)
+    assert referred in [p["id"] for p in as_json]
+
+
+async def test_visibility_finds_the_stage(stack: Stack, referred: str) -> None:
+    async def found() -> bool:
+        ids = [wf.id async for wf in stack.client.list_workflows("PathwayStage='MDT_REVIEW'")]
+        return referred in ids
+
+    await poll(found, "the workflow in the PathwayStage='MDT_REVIEW' visibility query", 10)
+
+
+async def test_submit_refused_then_accepted(stack: Stack) -> None:
+    referred = await refer(stack)
+    today = datetime.now(UTC).date()
+    wrong_stage = stack.tmp / "triage.json"
+    wrong_stage.write_text(json.dumps({"complete": True}))
+    refused = await stack.sirt("submit", "triage", referred, "--file", str(wrong_stage))
+    assert refused.exit_code == 1, refused.output
+    assert "refused: stage: the pathway is in MDT_REVIEW" in refused.stderr
+
+    future = stack.tmp / "mdt-future.json"
+    future.write_text(json.dumps(payloads.mdt(today + timedelta(days=30))))
+    refused = await stack.sirt("submit", "mdt-decision", referred, "--file", str(future))
+    assert refused.exit_code == 1, refused.output
+    assert "meeting_date" in refused.stderr
+
+    mdt = stack.tmp / "mdt.json"
+    mdt.write_text(json.dumps(payloads.mdt(today)))
+    accepted = await stack.sirt("submit", "mdt-decision", referred, "--file", str(mdt))
+    assert accepted.exit_code == 0, accepted.output
+    assert f"{referred}: stage WORKUP" in accepted.stdout
+
+
+async def test_submit_unknown_pathway(stack: Stack) -> None:
+    mdt = stack.tmp / "mdt-unknown.json"
+    mdt.write_text(json.dumps(payloads.mdt(datetime.now(UTC).date())))
+    result = await stack.sirt("submit", "mdt-decision", "pathway-nobody", "--file", str(mdt))
+    assert result.exit_code == 1, result.output
+    assert "unknown pathway 'pathway-nobody'" in result.stderr
+
+
+async def test_patient_identity_never_reaches_temporal_storage(stack: Stack, referred: str) -> None:
+    # Let the workflow run first: the read model has the patient once the referral projected.
+    async def projected() -> bool:
+        return (await stack.sirt("status", referred)).exit_code == 0
+
+    await poll(projected, "the referral in the read model")
+    data_dir = Path(stack.env["SIRT_DATA_DIR"])
+    temporal_files = sorted(data_dir.glob("temporal.db*"))  # .db, -wal, -shm
+    temporal_bytes = read_bytes(temporal_files) + stack.server.log_file.read_bytes()
+    # The workflow id is there, so the bytes are the right ones ...
+    assert referred.encode() in temporal_bytes
+    for identifier in IDENTIFIERS:
+        assert identifier.encode() not in temporal_bytes, f"{identifier!r} in Temporal storage"
+    # ... and the search would find the identity where it is allowed to be: the read model.
+    readmodel_path = Path(stack.env["DATABASE_URL"].removeprefix("sqlite:///"))
+    readmodel = read_bytes(sorted(readmodel_path.parent.glob(readmodel_path.name + "*")))
+    assert payloads.PATIENT["family_name"].encode() in readmodel

@@ -1,0 +1,225 @@
+"""Bad input and unreachable services end in a message and a non-zero exit, never a traceback."""
+
+import base64
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from cli.main import app
+from core.db import migrate
+from core.devserver import free_port
+from core.pathways import STEPS
+from models.vocab import Stage
+from tests import payloads
+from tests.conftest import TEST_KEY
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """An isolated configuration: nothing listens on the Temporal port."""
+    return {
+        "SIRT_DATA_DIR": str(tmp_path / "data"),
+        "SIRT_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "SIRT_TASK_QUEUE": "tq-cli-errors",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'readmodel.db'}",
+        "SIRT_ENCRYPTION_KEY": base64.b64encode(TEST_KEY).decode(),
+    }
+
+
+def invoke(env: dict[str, str], *args: str) -> Result:
+    result = runner.invoke(app, list(args), env=env)
+    assert "Traceback" not in result.output
+    return result
+
+
+def assert_clean_failure(result: Result, code: int) -> None:
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit)  # a message, not an escaping exception
+    assert "Error: " in result.stderr
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def referral_json(**patient: str) -> str:
+    data = payloads.referral().model_dump(mode="json")
+    data["patient"].update(patient)
+    return json.dumps(data)
+
+
+REFERRAL_FLAGS = [
+    "--family-name",
+    "Testpatient",
+    "--given-name",
+    "Zebedee",
+    "--date-of-birth",
+    "1958-03-14",
+    "--primary-site",
+    "midgut",
+    "--grade",
+    "2",
+    "--ki67",
+    "8",
+    "--cga",
+    "420",
+    "--referrer",
+    "Dr A Referrer",
+    "--trust",
+    "Example NHS Foundation Trust",
+]
+
+
+def test_refer_bad_json(env: dict[str, str], tmp_path: Path) -> None:
+    path = write(tmp_path, "referral.json", '{"patient": {"nhs_number": ')
+    result = invoke(env, "refer", "--file", str(path))
+    assert_clean_failure(result, 2)
+    assert "is not valid JSON" in result.stderr
+    assert "line 1" in result.stderr
+
+
+def test_refer_unreadable_file(env: dict[str, str], tmp_path: Path) -> None:
+    result = invoke(env, "refer", "--file", str(tmp_path / "missing.json"))
+    assert_clean_failure(result, 2)
+    assert "cannot read" in result.stderr
+    assert "missing.json" in result.stderr
+
+
+def test_refer_json_not_an_object(env: dict[str, str], tmp_path: Path) -> None:
+    result = invoke(env, "refer", "--file", str(write(tmp_path, "r.json", "[1, 2]")))
+    assert_clean_failure(result, 2)
+    assert "JSON object" in result.stderr
+
+
+def test_refer_wrong_check_digit_in_file(env: dict[str, str], tmp_path: Path) -> None:
+    path = write(tmp_path, "referral.json", referral_json(nhs_number="943 476 5918"))
+    result = invoke(env, "refer", "--file", str(path))
+    assert_clean_failure(result, 2)
+    assert "patient.nhs_number: NHS number check digit is wrong" in result.stderr
+
+
+def test_refer_wrong_check_digit_in_options(env: dict[str, str]) -> None:
+    result = invoke(env, "refer", "--nhs-number", "9434765918", *REFERRAL_FLAGS)
+    assert_clean_failure(result, 2)
+    assert "patient.nhs_number:" in result.stderr
+    assert "check digit" in result.stderr
+
+
+def test_refer_reports_every_bad_field(env: dict[str, str]) -> None:
+    result = invoke(env, "refer", "--nhs-number", "943 476 5919", "--grade", "7", "--ki67", "-1")
+    assert_clean_failure(result, 2)
+    for field in ("patient.family_name", "patient.given_name", "grade", "ki67_pct"):
+        assert f"{field}: " in result.stderr
+
+
+def test_refer_nothing_given(env: dict[str, str]) -> None:
+    result = invoke(env, "refer")
+    assert_clean_failure(result, 2)
+    assert "--file" in result.stderr
+
+
+def test_refer_without_temporal(env: dict[str, str]) -> None:
+    result = invoke(env, "refer", "--nhs-number", "943 476 5919", *REFERRAL_FLAGS)
+    assert_clean_failure(result, 1)
+    assert "is `sirt dev` running?" in result.stderr
+    assert result.stdout == ""  # no pathway id for a pathway that never started
+
+
+def test_refer_without_payload_key_does_not_make_one(env: dict[str, str]) -> None:
+    # A fresh key would start pathways the running worker cannot decrypt.
+    del env["SIRT_ENCRYPTION_KEY"]
+    result = invoke(env, "refer", "--nhs-number", "943 476 5919", *REFERRAL_FLAGS)
+    assert_clean_failure(result, 1)
+    assert "no payload key" in result.stderr
+    assert not (Path(env["SIRT_DATA_DIR"]) / "payload.key").exists()
+
+
+def test_submit_unknown_step_lists_steps(env: dict[str, str], tmp_path: Path) -> None:
+    path = write(tmp_path, "p.json", "{}")
+    result = invoke(env, "submit", "teleport", "pathway-x", "--file", str(path))
+    assert_clean_failure(result, 2)
+    assert "unknown step 'teleport'" in result.stderr
+    for step in STEPS:
+        assert step in result.stderr
+
+
+def test_submit_help_lists_steps(env: dict[str, str]) -> None:
+    result = invoke(env, "submit", "--help")
+    assert result.exit_code == 0
+    flat = " ".join(result.output.split())
+    for step in STEPS:
+        assert step in flat
+
+
+def test_submit_invalid_payload_names_fields(env: dict[str, str], tmp_path: Path) -> None:
+    path = write(tmp_path, "p.json", json.dumps({"complete": "perhaps", "note": "x" * 3000}))
+    result = invoke(env, "submit", "triage", "pathway-x", "--file", str(path))
+    assert_clean_failure(result, 2)
+    assert "complete: " in result.stderr
+    assert "note: " in result.stderr
+
+
+def test_submit_nested_field_path(env: dict[str, str], tmp_path: Path) -> None:
+    data = payloads.mdt(date(2026, 5, 1))
+    data["labs"]["bilirubin_umol_l"] = "high"
+    result = invoke(
+        env,
+        "submit",
+        "mdt-decision",
+        "pathway-x",
+        "-f",
+        str(write(tmp_path, "m", json.dumps(data))),
+    )
+    assert_clean_failure(result, 2)
+    assert "labs.bilirubin_umol_l: " in result.stderr
+
+
+def test_submit_without_temporal(env: dict[str, str], tmp_path: Path) -> None:
+    path = write(tmp_path, "p.json", json.dumps({"complete": True}))
+    result = invoke(env, "submit", "triage", "pathway-x", "--file", str(path))
+    assert_clean_failure(result, 1)
+    assert "is `sirt dev` running?" in result.stderr
+
+
+def test_list_unknown_stage(env: dict[str, str]) -> None:
+    result = invoke(env, "list", "--stage", "NOPE")
+    assert_clean_failure(result, 2)
+    assert "unknown stage 'NOPE'" in result.stderr
+    for stage in Stage:
+        assert stage.value in result.stderr
+
+
+def test_list_without_read_model(env: dict[str, str]) -> None:
+    result = invoke(env, "list")
+    assert_clean_failure(result, 1)
+    assert "no read model" in result.stderr
+    assert not Path(env["DATABASE_URL"].removeprefix("sqlite:///")).exists()
+
+
+def test_status_unknown_pathway(env: dict[str, str]) -> None:
+    migrate(env["DATABASE_URL"])
+    result = invoke(env, "status", "pathway-does-not-exist")
+    assert_clean_failure(result, 1)
+    assert "unknown pathway 'pathway-does-not-exist'" in result.stderr
+
+
+def test_list_empty_and_case_insensitive_stage(env: dict[str, str]) -> None:
+    migrate(env["DATABASE_URL"])
+    result = invoke(env, "list", "--stage", "mdt_review")
+    assert result.exit_code == 0, result.output
+    assert "No pathways match." in result.stdout
+    assert invoke(env, "list", "--json").stdout.strip() == "[]"
+
+
+def test_steps_schema(env: dict[str, str]) -> None:
+    result = invoke(env, "steps", "triage")
+    assert result.exit_code == 0
+    assert "complete" in json.loads(result.stdout)["properties"]
+    assert_clean_failure(invoke(env, "steps", "nope"), 2)
