@@ -43,4 +43,4 @@ def alembic_config(url: str) -> Config:
 def migrate(url: str) -> None:
     """Bring the read-model schema up to date."""
     get_engine(url)  # creates the SQLite directory if needed
-    command.upgrade(alembic_config(url), "head")
+    command.upgrade(alembic_config(url), "heads")
