@@ -15,6 +15,7 @@ from models.tables import (
     StageHistoryRow,
     TaskRow,
     VisitRow,
+    WaitingClockRow,
 )
 
 
@@ -52,6 +53,17 @@ def apply_batch(session: Session, batch: ProjectionBatch) -> bool:
         session.merge(OutcomeRow(pathway_id=pid, **outcome.model_dump()))
     for message in batch.outbox:
         session.merge(OutboxRow(pathway_id=pid, **message.model_dump()))
+    for key, clock in batch.clocks.items():
+        session.merge(
+            WaitingClockRow(
+                pathway_id=pid,
+                key=key,
+                kind=clock.kind,
+                start_on=clock.start,
+                stop_on=clock.stop,
+                pauses=[p.model_dump(mode="json") for p in clock.pauses],
+            )
+        )
     session.add(ProjectionLogRow(pathway_id=pid, seq=batch.seq, applied_at=batch.at))
     return True
 

@@ -2,6 +2,9 @@
 
 import asyncio
 import contextlib
+import logging
+import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,7 +34,32 @@ from models.referral import PrimarySite, PriorTherapyKind, Referral
 from models.state import PathwayState
 from models.vocab import Stage
 
-app = typer.Typer(
+
+class _ExitingTyper(typer.Typer):
+    """Ends the process with os._exit once the command has finished and flushed.
+
+    A short-lived process that used a Temporal client can abort in CPython's finalization
+    ("PyGILState_Release ... must be current", temporalio/sdk-python#300): the client's Rust
+    threads outlive the interpreter. Skipping finalization avoids it; CliRunner never calls
+    this, so tests are unaffected.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            super().__call__(*args, **kwargs)
+            code = 0
+        except SystemExit as exc:
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr)
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+
+app = _ExitingTyper(
     help="SIRT Pathway: run the care-pathway engine, refer patients and follow their pathways.\n\n"
     "Configured by environment variables (SIRT_DATA_DIR, SIRT_TEMPORAL_ADDRESS, "
     "SIRT_TASK_QUEUE, DATABASE_URL, SIRT_ENCRYPTION_KEY ...) or a .env file.",

@@ -5,9 +5,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from clinical.clocks import WaitingClock
+from clinical.recist import Response
 from models.config import PathwayConfig
 from models.referral import PatientIdentity, Referral
-from models.steps import DosimetryPlan, WorkupResult
+from models.steps import DosimetryPlan, FollowUpVisitRecord, Labs, WorkupResult
 from models.vocab import MessageKind, Role, Stage, TaskKind, TaskState, VisitState
 
 
@@ -79,6 +81,15 @@ class PathwayState(BaseModel):
     delivered_lung_doses_gy: list[float] = Field(default_factory=list)
     consecutive_missed_visits: int = 0
     exit_reason: str | None = None
+    baseline_labs: Labs | None = None
+    visit_records: list[FollowUpVisitRecord] = Field(
+        default_factory=list, description="This treatment's visits: RECIST needs the nadir."
+    )
+    responses: list[Response] = Field(default_factory=list, description="RECIST per visit.")
+    best_response: Response | None = None
+    clocks: dict[str, WaitingClock] = Field(
+        default_factory=dict, description="Waiting-time clocks by key, e.g. '31-day#1'."
+    )
 
     @property
     def open_tasks(self) -> list[Task]:
@@ -125,6 +136,7 @@ class PathwaySummary(BaseModel):
     treatment_on: date | None
     cumulative_lung_dose_gy: float
     exit_reason: str | None
+    best_response: str | None = None
 
 
 class OutcomeRecord(BaseModel):
@@ -165,3 +177,4 @@ class ProjectionBatch(BaseModel):
     visits: list[Visit] = Field(default_factory=list)
     outcomes: list[OutcomeRecord] = Field(default_factory=list)
     outbox: list[OutboxMessage] = Field(default_factory=list)
+    clocks: dict[str, WaitingClock] = Field(default_factory=dict)

@@ -10,8 +10,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from clinical.enums import Device, DosimetryMethod
-from clinical.liver_toxicity import PrsSymptoms
+from clinical.enums import ClockKind, Device, DosimetryMethod
+from clinical.errors import ClinicalRuleError
+from clinical.liver_toxicity import BraatInputs, PrsSymptoms
+from clinical.recist import TargetLesion, validate_target_lesions
 
 
 class _Step(BaseModel):
@@ -133,6 +135,12 @@ class WorkupResult(_Step):
     tumour_volume_ml: float = Field(ge=0, le=10000)
     perfused_volume_ml: float | None = Field(default=None, gt=0, le=10000)
     lung_volume_ml: float | None = Field(default=None, gt=0, le=10000)
+    baseline_target_lesions: list[TargetLesion] = Field(
+        default_factory=list, description="RECIST 1.1 target lesions on the baseline CT/MRI."
+    )
+    baseline_viable_lesions: list[TargetLesion] = Field(
+        default_factory=list, description="mRECIST: viable (enhancing) tumour diameters."
+    )
 
     @model_validator(mode="after")
     def _volumes(self) -> "WorkupResult":
@@ -142,6 +150,13 @@ class WorkupResult(_Step):
             self.perfused_volume_ml > self.whole_liver_volume_ml
         ):
             raise ValueError("perfused_volume_ml: larger than the whole liver volume")
+        for name in ("baseline_target_lesions", "baseline_viable_lesions"):
+            lesions = getattr(self, name)
+            if lesions:
+                try:
+                    validate_target_lesions(lesions)
+                except ClinicalRuleError as exc:
+                    raise ValueError(f"{name}: {exc}") from None
         return self
 
     @property
@@ -301,3 +316,25 @@ class LtfuReview(_Step):
 
     decision: Literal["continue", "lost_to_follow_up"]
     note: str = Field(min_length=1, max_length=2000)
+
+
+class ReildReview(_Step):
+    """A clinician's review of suspected REILD, graded by Braat."""
+
+    findings: BraatInputs
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class ClockPauseRequest(_Step):
+    """Pause a waiting-time clock for documented patient choice (audited)."""
+
+    kind: ClockKind
+    start: date
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ClockResume(_Step):
+    """End the running pause of a waiting-time clock."""
+
+    kind: ClockKind
+    end: date

@@ -31,6 +31,7 @@ class PathwayRow(SQLModel, table=True):
     treatment_on: date | None = None
     cumulative_lung_dose_gy: float = 0.0
     exit_reason: str | None = None
+    best_response: str | None = Field(default=None, max_length=2)
     last_seq: int = 0
     updated_at: datetime = _ts()
 
@@ -123,6 +124,21 @@ class OutboxRow(SQLModel, table=True):
     created_at: datetime = _ts()
     delivered_at: datetime | None = _ts(nullable=True, index=True)
     attempts: int = 0
+
+
+class WaitingClockRow(SQLModel, table=True):
+    """A waiting-time clock; days waited and the PTL bucket are computed when read."""
+
+    __tablename__ = "waiting_clock"
+
+    pathway_id: str = Field(primary_key=True, foreign_key="pathway.id", max_length=64)
+    key: str = Field(primary_key=True, max_length=16)
+    kind: str = Field(index=True, max_length=8)
+    start_on: date
+    stop_on: date | None = None
+    pauses: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
 
 
 class ProjectionLogRow(SQLModel, table=True):

@@ -64,6 +64,7 @@ class TaskKind(StrEnum):
     FOLLOW_UP_VISIT = "follow_up_visit"
     CHASE_MISSED_VISIT = "chase_missed_visit"
     LTFU_REVIEW = "ltfu_review"
+    REILD_REVIEW = "reild_review"
 
 
 class TaskState(StrEnum):

@@ -18,6 +18,10 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.projection import ProjectionActivities
+    from clinical.clocks import ClockPause, WaitingClock
+    from clinical.enums import ClockKind
+    from clinical.liver_toxicity import braat_grade
+    from clinical.recist import best_overall_response
     from models.config import PathwayConfig
     from models.state import (
         OutboxMessage,
@@ -32,11 +36,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.steps import (
         AmendTreatmentDate,
+        ClockPauseRequest,
+        ClockResume,
         DosimetryPlan,
         FollowUpVisitRecord,
         LtfuReview,
         MdtDecision,
         MdtOutcome,
+        ReildReview,
         ScheduleProcedure,
         TaskClosure,
         TreatmentRecord,
@@ -54,6 +61,13 @@ with workflow.unsafe.imports_passed_through():
         VisitState,
     )
     from workflows.alarms import Alarm, AlarmKind, alarms_for, start_of
+    from workflows.clinical_checks import (
+        mdt_flags,
+        mdt_refusal,
+        plan_violations,
+        response_of,
+        visit_results,
+    )
     from workflows.follow_up import visit_due_on
 
 STAGE_KEY = SearchAttributeKey.for_keyword("PathwayStage")
@@ -83,7 +97,24 @@ _TITLES = {
     TaskKind.FOLLOW_UP_VISIT: "Follow-up visit",
     TaskKind.CHASE_MISSED_VISIT: "Chase a missed follow-up visit",
     TaskKind.LTFU_REVIEW: "Review: consecutive missed visits",
+    TaskKind.REILD_REVIEW: "Review suspected REILD (Braat grade)",
 }
+
+
+def _first_error(exc: ValueError) -> str:
+    """The first message of a pydantic ValidationError (or the error itself)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        return str(errors()[0]["msg"]).removeprefix("Value error, ")
+    return str(exc)
+
+
+def _stop_clock(clock: WaitingClock, on: date) -> WaitingClock:
+    """Stop a clock at treatment; a pause still running ends that day."""
+    pauses = clock.pauses
+    if pauses and pauses[-1].end is None:
+        pauses = (*pauses[:-1], pauses[-1].model_copy(update={"end": on}))
+    return WaitingClock(kind=clock.kind, start=clock.start, stop=on, pauses=pauses)
 
 
 def _refuse(message: str, kind: str = "InvalidStep") -> ApplicationError:
@@ -118,6 +149,7 @@ class PatientPathwayWorkflow:
         self._stage_changes: list[StageChange] = []
         self._outcomes: list[OutcomeRecord] = []
         self._outbox: list[OutboxMessage] = []
+        self._clocks_dirty = False
         self._search_attributes: tuple[object, ...] = ()
 
     # ---------------------------------------------------------------- main loop
@@ -209,8 +241,16 @@ class PatientPathwayWorkflow:
     @workflow.update
     async def record_mdt_decision(self, d: MdtDecision) -> PathwayState:
         """Record the MDT's decision; during follow-up, 'proceed' starts a repeat SIRT."""
-        outcome_id = self._record("mdt_decision", d)
-        if self._state.stage == Stage.FOLLOW_UP:
+        st = self._state
+        flags = mdt_flags(d, st.cumulative_lung_dose_gy, self._config.clinical)
+        outcome_id = self._record(
+            "mdt_decision", d, eligibility_flags=[f.model_dump(mode="json") for f in flags]
+        )
+        st.baseline_labs = d.labs
+        if d.decision == MdtOutcome.PROCEED:
+            # Decision to treat: the 31-day clock runs to the next treatment.
+            self._start_clock(ClockKind.DAYS_31, d.meeting_date, st.treatment_number + 1)
+        if st.stage == Stage.FOLLOW_UP:
             if d.decision == MdtOutcome.PROCEED:
                 self._cancel_follow_up("repeat SIRT decided by MDT")
                 self._enter(Stage.WORKUP, f"repeat SIRT decided (outcome {outcome_id})")
@@ -236,6 +276,10 @@ class PatientPathwayWorkflow:
     def _validate_mdt(self, d: MdtDecision) -> None:
         self._require_stage(Stage.MDT_REVIEW, Stage.FOLLOW_UP)
         self._not_in_future("meeting_date", d.meeting_date)
+        flags = mdt_flags(d, self._state.cumulative_lung_dose_gy, self._config.clinical)
+        refusal = mdt_refusal(d, flags)
+        if refusal:
+            raise _refuse(refusal, "Contraindication")
 
     @workflow.update
     async def schedule_workup(self, d: ScheduleProcedure) -> PathwayState:
@@ -281,7 +325,15 @@ class PatientPathwayWorkflow:
         task = self._open_task_of(TaskKind.DOSIMETRY_PLAN)
         assert task is not None
         self._close(task)
-        self._record("dosimetry_plan", d)
+        st = self._state
+        violations = plan_violations(
+            d, st.workup, st.delivered_lung_doses_gy, self._config.clinical
+        )
+        self._record(
+            "dosimetry_plan",
+            d,
+            overridden_limits=[v.model_dump(mode="json") for v in violations],
+        )
         self._state.plan = d
         self._enter(Stage.TREATMENT_SCHEDULED, "dosimetry plan signed off")
         self._open_task(TaskKind.SCHEDULE_TREATMENT)
@@ -299,6 +351,16 @@ class PatientPathwayWorkflow:
                 f"({', '.join(workup.injection_positions)})"
             )
         self._not_in_future("physicist_signoff.signed_on", d.physicist_signoff.signed_on)
+        st = self._state
+        violations = plan_violations(d, workup, st.delivered_lung_doses_gy, self._config.clinical)
+        if violations and not (self._config.allow_dosimetry_override and d.override_reason):
+            messages = "; ".join(v.message for v in violations)
+            hint = (
+                "; a physicist may override with override_reason"
+                if self._config.allow_dosimetry_override
+                else ""
+            )
+            raise _refuse(f"{violations[0].field}: {messages}{hint}", "UnsafePlan")
 
     @workflow.update
     async def schedule_treatment(self, d: ScheduleProcedure) -> PathwayState:
@@ -324,6 +386,11 @@ class PatientPathwayWorkflow:
         st.treatment_number += 1
         st.treatment_on = d.performed_on
         st.consecutive_missed_visits = 0
+        st.visit_records = []
+        for key, clock in st.clocks.items():
+            if key.endswith(f"#{st.treatment_number}") and clock.stop is None:
+                st.clocks[key] = _stop_clock(clock, d.performed_on)
+                self._clocks_dirty = True
         self._record("treatment", d, delivered_lung_dose_gy=round(lung_dose, 2))
         self._enter(Stage.FOLLOW_UP, f"treatment {st.treatment_number} delivered")
         self._schedule_visits(d.performed_on)
@@ -371,8 +438,26 @@ class PatientPathwayWorkflow:
         visit.recorded_on = d.visit_date
         self._dirty_visits.add(visit.id)
         self._close(self._state.tasks[visit.task_id])
-        self._state.consecutive_missed_visits = 0
-        self._record("follow_up_visit", d, visit_id=visit.id)
+        st = self._state
+        st.consecutive_missed_visits = 0
+        assert st.treatment_on is not None
+        results = visit_results(
+            d,
+            treated_on=st.treatment_on,
+            baseline_labs=st.baseline_labs,
+            workup=st.workup,
+            earlier=st.visit_records,
+            config=self._config.clinical,
+        )
+        st.visit_records.append(d)
+        response = response_of(results)
+        if response is not None:
+            st.responses.append(response)
+            st.best_response = best_overall_response(st.responses)
+        self._record("follow_up_visit", d, visit_id=visit.id, derived=results)
+        reild = results.get("reild")
+        if reild and reild["present"] and self._open_task_of(TaskKind.REILD_REVIEW) is None:
+            self._open_task(TaskKind.REILD_REVIEW, detail=reild["reason"])
         return await self._commit()
 
     @record_follow_up_visit.validator
@@ -440,6 +525,77 @@ class PatientPathwayWorkflow:
         if self._open_task_of(TaskKind.LTFU_REVIEW) is None:
             raise _refuse("decision: there is no open lost-to-follow-up review")
 
+    @workflow.update
+    async def record_reild_review(self, d: ReildReview) -> PathwayState:
+        """Grade suspected REILD (Braat) and close the review task."""
+        task = self._open_task_of(TaskKind.REILD_REVIEW)
+        assert task is not None
+        self._close(task)
+        self._record("reild_review", d, braat_grade=int(braat_grade(d.findings)))
+        return await self._commit()
+
+    @record_reild_review.validator
+    def _validate_reild(self, d: ReildReview) -> None:
+        if self._open_task_of(TaskKind.REILD_REVIEW) is None:
+            raise _refuse("findings: there is no open REILD review")
+
+    @workflow.update
+    async def pause_clock(self, d: ClockPauseRequest) -> PathwayState:
+        """Pause a waiting-time clock for documented patient choice."""
+        key, clock = self._running_clock(d.kind)
+        pause = ClockPause(start=d.start, reason=d.reason)
+        self._state.clocks[key] = clock.model_copy(update={"pauses": (*clock.pauses, pause)})
+        self._clocks_dirty = True
+        self._record("clock_paused", d, clock=key)
+        return await self._commit()
+
+    @pause_clock.validator
+    def _validate_pause(self, d: ClockPauseRequest) -> None:
+        _, clock = self._running_clock(d.kind)
+        if clock.pauses and clock.pauses[-1].end is None:
+            raise _refuse(f"kind: the {d.kind} clock is already paused")
+        self._not_in_future("start", d.start)
+        try:
+            WaitingClock(
+                kind=clock.kind,
+                start=clock.start,
+                pauses=(*clock.pauses, ClockPause(start=d.start, reason=d.reason)),
+            )
+        except ValueError as exc:
+            raise _refuse(f"start: {_first_error(exc)}") from None
+
+    @workflow.update
+    async def resume_clock(self, d: ClockResume) -> PathwayState:
+        """End the running pause of a waiting-time clock."""
+        key, clock = self._running_clock(d.kind)
+        *done, last = clock.pauses
+        ended = last.model_copy(update={"end": d.end})
+        self._state.clocks[key] = clock.model_copy(update={"pauses": (*done, ended)})
+        self._clocks_dirty = True
+        self._record("clock_resumed", d, clock=key)
+        return await self._commit()
+
+    @resume_clock.validator
+    def _validate_resume(self, d: ClockResume) -> None:
+        _, clock = self._running_clock(d.kind)
+        if not clock.pauses or clock.pauses[-1].end is not None:
+            raise _refuse(f"kind: the {d.kind} clock is not paused")
+        self._not_in_future("end", d.end)
+        if d.end < clock.pauses[-1].start:
+            raise _refuse(f"end: {d.end} is before the pause started ({clock.pauses[-1].start})")
+
+    def _running_clock(self, kind: ClockKind) -> tuple[str, WaitingClock]:
+        for key, clock in self._state.clocks.items():
+            if clock.kind == kind and clock.stop is None:
+                return key, clock
+        raise _refuse(f"kind: no running {kind} clock on this pathway")
+
+    def _start_clock(self, kind: ClockKind, start: date, treatment_number: int) -> None:
+        key = f"{kind}#{treatment_number}"
+        if kind in self._config.clocks and key not in self._state.clocks:
+            self._state.clocks[key] = WaitingClock(kind=kind, start=start)
+            self._clocks_dirty = True
+
     # ---------------------------------------------------------------- validation helpers
 
     def _require_stage(self, *stages: Stage) -> None:
@@ -476,6 +632,8 @@ class PatientPathwayWorkflow:
         )
         self._stage_changes.append(self._state.history[-1])
         self._record("referral", inp.referral, exclude={"patient"})
+        received = inp.referral.received_on or self._state.referred_at.date()
+        self._start_clock(ClockKind.DAYS_62, received, 1)
         missing = inp.referral.missing_items(self._config.required_referral_items)
         if missing or not self._config.auto_triage_complete_referrals:
             task = self._open_task(TaskKind.TRIAGE_REFERRAL)
@@ -740,7 +898,9 @@ class PatientPathwayWorkflow:
                 visits=[st.visits[i] for i in sorted(self._dirty_visits)],
                 outcomes=self._outcomes,
                 outbox=self._outbox,
+                clocks=dict(st.clocks) if self._clocks_dirty else {},
             )
+            self._clocks_dirty = False
             self._dirty_tasks, self._dirty_visits = set(), set()
             self._stage_changes, self._outcomes, self._outbox = [], [], []
             self._upsert_search_attributes()
@@ -768,6 +928,7 @@ class PatientPathwayWorkflow:
             treatment_on=st.treatment_on,
             cumulative_lung_dose_gy=st.cumulative_lung_dose_gy,
             exit_reason=st.exit_reason,
+            best_response=st.best_response,
         )
 
     def _upsert_search_attributes(self) -> None:

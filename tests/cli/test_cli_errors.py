@@ -2,6 +2,9 @@
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -223,3 +226,17 @@ def test_steps_schema(env: dict[str, str]) -> None:
     assert result.exit_code == 0
     assert "complete" in json.loads(result.stdout)["properties"]
     assert_clean_failure(invoke(env, "steps", "nope"), 2)
+
+
+def test_installed_entry_point_exits_with_the_code_and_flushes(env: dict[str, str]) -> None:
+    # The real `sirt` script ends with os._exit: output must still arrive, codes must hold.
+    sirt = str(Path(sys.executable).parent / "sirt")
+    full_env = {**os.environ, **env}
+    bad = subprocess.run(
+        [sirt, "list", "--stage", "NOPE"], env=full_env, capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 2
+    assert "unknown stage 'NOPE'" in bad.stderr
+    good = subprocess.run([sirt, "steps"], env=full_env, capture_output=True, text=True, timeout=60)
+    assert good.returncode == 0
+    assert "mdt-decision" in good.stdout

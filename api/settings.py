@@ -1,0 +1,45 @@
+"""Settings only the web app needs; the rest come from core.config.Settings."""
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    """Session cookie, lockout and paging settings (environment prefix SIRT_API_)."""
+
+    model_config = SettingsConfigDict(env_prefix="SIRT_API_", env_file=".env", extra="ignore")
+
+    session_secret: str | None = Field(
+        default=None,
+        description="Signs the session cookie; a key file under data_dir is used when unset.",
+    )
+    cookie_secure: bool = Field(
+        default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
+    )
+    session_max_age_s: int = Field(default=8 * 3600, ge=60, description="A working day.")
+    lockout_failures: int = Field(default=5, ge=1, description="Failed logins before lockout.")
+    lockout_minutes: int = Field(default=15, ge=1)
+    refer_wait_s: float = Field(
+        default=5.0, ge=0, description="How long a referral waits for its first read-model row."
+    )
+
+
+def load_or_create_secret(configured: str | None, key_file: Path) -> str:
+    """The configured secret, else the key file's, creating it (mode 0600) on first use.
+
+    A persisted secret keeps users logged in across restarts of `sirt dev`.
+    """
+    if configured:
+        return configured
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret)
+    return secret

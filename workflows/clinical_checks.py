@@ -1,0 +1,192 @@
+"""Applies the pure clinical rules to the pathway's step payloads. No I/O: safe in workflows.
+
+Validators use the refusals; handlers store the derived results next to the raw values.
+"""
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from clinical.config import ClinicalConfig
+from clinical.ctcae import grade_labs
+from clinical.dosimetry import PlanSafetyInputs, SafetyViolation, check_plan_safety
+from clinical.eligibility import (
+    EligibilityFlag,
+    EligibilityInputs,
+    ExtrahepaticDisease,
+    assess_eligibility,
+    hard_contraindications,
+)
+from clinical.enums import LabTest
+from clinical.liver_toxicity import (
+    AscitesStatus,
+    ReildInputs,
+    assess_reild,
+    prs_max_grade,
+    prs_present,
+)
+from clinical.qlq_c30 import score_qlq_c30
+from clinical.recist import (
+    FollowUpMeasurement,
+    Response,
+    ResponseCriteria,
+    TargetLesion,
+    assess_series,
+)
+from models.steps import DosimetryPlan, FollowUpVisitRecord, Labs, MdtDecision, WorkupResult
+
+# Labs field -> the CTCAE test it is graded as (units match: umol/L, U/L, g/L, 10^9/L).
+_GRADED_LABS = {
+    "bilirubin_umol_l": LabTest.BILIRUBIN,
+    "alt_u_l": LabTest.ALT,
+    "ast_u_l": LabTest.AST,
+    "alp_u_l": LabTest.ALP,
+    "albumin_g_l": LabTest.ALBUMIN,
+    "platelets_10e9_l": LabTest.PLATELETS,
+}
+
+
+def mdt_flags(
+    d: MdtDecision, prior_lung_dose_gy: float, config: ClinicalConfig
+) -> list[EligibilityFlag]:
+    """The eligibility checklist for what the MDT recorded."""
+    inputs = EligibilityInputs(
+        ecog=d.ecog,
+        child_pugh_score=d.child_pugh_score,
+        extrahepatic_disease=(
+            ExtrahepaticDisease(d.extrahepatic_disease) if d.extrahepatic_disease else None
+        ),
+        bilirubin_umol_l=d.labs.bilirubin_umol_l,
+        platelets_10e9_l=d.labs.platelets_10e9_l,
+        leukocytes_10e9_l=d.labs.wbc_10e9_l,
+        inr=d.labs.inr,
+        egfr_ml_min=d.labs.egfr_ml_min,
+        tumour_burden_pct=d.tumour_burden_pct,
+        weeks_since_systemic_therapy=d.weeks_since_systemic_therapy,
+        active_antiangiogenic=d.active_antiangiogenic,
+        main_portal_vein_thrombosis=d.main_portal_vein_thrombosis,
+        prior_lung_dose_gy=prior_lung_dose_gy,
+    )
+    return assess_eligibility(inputs, config.eligibility, config.dosimetry)
+
+
+def _field_path(flag: EligibilityFlag) -> str:
+    # Lab values sit under "labs" in the MDT payload; white cells are "wbc" there.
+    lab_field = "wbc_10e9_l" if flag.field == "leukocytes_10e9_l" else flag.field
+    return f"labs.{lab_field}" if lab_field in Labs.model_fields else flag.field
+
+
+def mdt_refusal(d: MdtDecision, flags: Sequence[EligibilityFlag]) -> str | None:
+    """Why a 'proceed' must be refused: a contraindication without an override reason."""
+    hard = hard_contraindications(flags)
+    if d.decision != "proceed" or not hard or d.override_reason:
+        return None
+    first = hard[0]
+    others = f" (and {len(hard) - 1} more)" if len(hard) > 1 else ""
+    return (
+        f"{_field_path(first)}: {first.reason}{others}; "
+        "to proceed despite a contraindication, give override_reason"
+    )
+
+
+def plan_violations(
+    plan: DosimetryPlan,
+    workup: WorkupResult | None,
+    prior_lung_doses_gy: Sequence[float],
+    config: ClinicalConfig,
+) -> list[SafetyViolation]:
+    """Dose limits the plan breaks, counting lung dose from earlier treatments."""
+    inputs = PlanSafetyInputs(
+        device=plan.device,
+        method=plan.method,
+        predicted_lung_dose_gy=plan.predicted_lung_dose_gy,
+        predicted_normal_liver_dose_gy=plan.predicted_normal_liver_dose_gy,
+        lung_shunt_fraction=workup.lung_shunt_fraction if workup else None,
+        pretreated_liver=plan.pretreated_liver,
+    )
+    return check_plan_safety(inputs, prior_lung_doses_gy, config.dosimetry)
+
+
+def _lab_values(labs: Labs | None) -> dict[LabTest, float]:
+    if labs is None:
+        return {}
+    values = {test: getattr(labs, name) for name, test in _GRADED_LABS.items()}
+    return {test: value for test, value in values.items() if value is not None}
+
+
+def _response_series(
+    baseline: Sequence[TargetLesion],
+    earlier: Sequence[FollowUpMeasurement],
+    current: FollowUpMeasurement,
+    criteria: ResponseCriteria,
+    config: ClinicalConfig,
+) -> dict[str, Any]:
+    series = assess_series(baseline, [*earlier, current], criteria, config.recist)
+    return series[-1].model_dump(mode="json")
+
+
+def visit_results(
+    d: FollowUpVisitRecord,
+    *,
+    treated_on: date,
+    baseline_labs: Labs | None,
+    workup: WorkupResult | None,
+    earlier: Sequence[FollowUpVisitRecord],
+    config: ClinicalConfig,
+) -> dict[str, Any]:
+    """Derived results of one visit: CTCAE grades, tumour response, QLQ-C30, PRS, REILD."""
+    out: dict[str, Any] = {}
+    values = _lab_values(d.labs)
+    if values:
+        grades = grade_labs(values, _lab_values(baseline_labs), config.ctcae)
+        out["ctcae_grades"] = {test.value: grade for test, grade in grades.items()}
+    if workup is not None and workup.baseline_target_lesions and d.target_lesions_mm:
+        past = [
+            FollowUpMeasurement(diameters_mm=v.target_lesions_mm, new_lesions=v.new_lesions)
+            for v in earlier
+            if v.target_lesions_mm
+        ]
+        now = FollowUpMeasurement(diameters_mm=d.target_lesions_mm, new_lesions=d.new_lesions)
+        out["recist"] = _response_series(
+            workup.baseline_target_lesions, past, now, ResponseCriteria.RECIST_1_1, config
+        )
+    if workup is not None and workup.baseline_viable_lesions and d.viable_target_lesions_mm:
+        past = [
+            FollowUpMeasurement(diameters_mm=v.viable_target_lesions_mm, new_lesions=v.new_lesions)
+            for v in earlier
+            if v.viable_target_lesions_mm
+        ]
+        now = FollowUpMeasurement(
+            diameters_mm=d.viable_target_lesions_mm, new_lesions=d.new_lesions
+        )
+        out["mrecist"] = _response_series(
+            workup.baseline_viable_lesions, past, now, ResponseCriteria.MRECIST, config
+        )
+    if d.qlq_c30:
+        out["qlq_c30"] = score_qlq_c30(d.qlq_c30)
+    if d.prs_symptoms is not None:
+        out["prs"] = {
+            "present": prs_present(d.prs_symptoms, config.liver_toxicity),
+            "max_grade": prs_max_grade(d.prs_symptoms),
+        }
+    labs = d.labs
+    if labs and labs.bilirubin_umol_l is not None and labs.albumin_g_l is not None and d.ascites:
+        reild = assess_reild(
+            ReildInputs(
+                days_since_sirt=(d.visit_date - treated_on).days,
+                bilirubin_umol_l=labs.bilirubin_umol_l,
+                albumin_g_l=labs.albumin_g_l,
+                ascites=AscitesStatus(d.ascites),
+                tumour_progression=d.hepatic_progression_on is not None,
+                biliary_obstruction=d.biliary_obstruction,
+            ),
+            config.liver_toxicity,
+        )
+        out["reild"] = reild.model_dump(mode="json")
+    return out
+
+
+def response_of(results: dict[str, Any]) -> Response | None:
+    """The RECIST 1.1 category a visit's derived results hold, if any."""
+    recist = results.get("recist")
+    return Response(recist["response"]) if recist else None
