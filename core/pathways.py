@@ -12,10 +12,13 @@ from models.referral import Referral
 from models.state import PathwayInput, PathwayState
 from models.steps import (
     AmendTreatmentDate,
+    ClockPauseRequest,
+    ClockResume,
     DosimetryPlan,
     FollowUpVisitRecord,
     LtfuReview,
     MdtDecision,
+    ReildReview,
     ScheduleProcedure,
     TaskClosure,
     TreatmentRecord,
@@ -39,6 +42,9 @@ STEPS: Mapping[str, tuple[str, type[BaseModel]]] = {
     "event": ("record_unscheduled_event", UnscheduledEvent),
     "close-task": ("close_task", TaskClosure),
     "ltfu-review": ("review_lost_to_follow_up", LtfuReview),
+    "reild-review": ("record_reild_review", ReildReview),
+    "pause-clock": ("pause_clock", ClockPauseRequest),
+    "resume-clock": ("resume_clock", ClockResume),
 }
 
 

@@ -1,0 +1,191 @@
+"""What the API returns: public shapes of the read model, separate from the tables."""
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from models.vocab import Role, Stage
+
+
+class PatientPublic(BaseModel):
+    """Who the patient is; only for roles allowed to see identity."""
+
+    nhs_number: str
+    family_name: str
+    given_name: str
+    date_of_birth: date
+
+
+class PathwayPublic(BaseModel):
+    """One pathway in a list: where it is and what is next. ``patient`` is None for ops."""
+
+    id: str
+    centre: str
+    stage: Stage
+    stage_entered_at: datetime
+    referred_at: datetime
+    next_due_on: date | None
+    overdue: bool
+    treatment_number: int
+    treatment_on: date | None
+    exit_reason: str | None
+    patient: PatientPublic | None = None
+
+
+class PathwayPage(BaseModel):
+    """A page of pathways with the total matching the filters."""
+
+    items: list[PathwayPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class TaskPublic(BaseModel):
+    """A human task of a pathway."""
+
+    pathway_id: str
+    id: str
+    kind: str
+    role: str
+    title: str
+    state: str
+    opened_at: datetime
+    due_on: date
+    not_before: date | None
+    overdue: bool
+    closed_at: datetime | None
+    detail: str | None
+    visit_id: str | None
+
+
+class VisitPublic(BaseModel):
+    """A scheduled follow-up visit."""
+
+    id: str
+    code: str
+    kind: str
+    treatment_number: int
+    due_on: date
+    window_days: int
+    state: str
+    recorded_on: date | None
+
+
+class StageChangePublic(BaseModel):
+    """One entry of the stage history."""
+
+    ordinal: int
+    stage: Stage
+    entered_at: datetime
+    reason: str | None
+
+
+class OutcomePublic(BaseModel):
+    """A recorded clinical fact with its submitted values."""
+
+    id: str
+    kind: str
+    recorded_at: datetime
+    data: dict[str, Any]
+
+
+class PathwayDetail(PathwayPublic):
+    """A pathway's timeline: its stages, tasks, visits and recorded outcomes."""
+
+    cumulative_lung_dose_gy: float
+    history: list[StageChangePublic]
+    tasks: list[TaskPublic]
+    visits: list[VisitPublic]
+    outcomes: list[OutcomePublic]
+
+
+class WorklistItem(TaskPublic):
+    """An open task on a worklist, with the step that completes it and any snooze."""
+
+    stage: Stage
+    step: str | None = Field(description="The step (URL slug) that completes this task.")
+    snoozed_until: datetime | None = None
+    patient: PatientPublic | None = None
+
+
+class Worklist(BaseModel):
+    """Open tasks, overdue first, then by due date; snoozed ones at the bottom."""
+
+    role: Role | None = Field(description="The role whose tasks these are; None for the team.")
+    items: list[WorklistItem]
+
+
+class ReferralAccepted(BaseModel):
+    """A started pathway: its pseudonymous id and where it is."""
+
+    pathway_id: str
+    stage: Stage | None = Field(description="None if the read model has not caught up yet.")
+
+
+class StepResult(BaseModel):
+    """The pathway after a step was accepted."""
+
+    pathway_id: str
+    stage: Stage
+    seq: int
+    open_tasks: list[dict[str, Any]]
+
+
+class SnoozeRequest(BaseModel):
+    """Snooze a task on my worklist for some days."""
+
+    days: int = Field(default=1, ge=1, le=90)
+
+
+class SnoozeResult(BaseModel):
+    """Until when the task stays at the bottom of my worklist."""
+
+    pathway_id: str
+    task_id: str
+    snoozed_until: datetime
+
+
+class WithdrawRequest(BaseModel):
+    """Withdraw the patient; recorded as an unscheduled event of kind withdrawal."""
+
+    occurred_on: date
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class StageCount(BaseModel):
+    """How many pathways are in one stage, and how many of them are overdue."""
+
+    stage: Stage
+    pathways: int
+    overdue: int
+
+
+class Stats(BaseModel):
+    """Aggregate counts, with no patient data."""
+
+    total: int
+    overdue: int
+    by_stage: list[StageCount]
+
+
+class AuditEventPublic(BaseModel):
+    """One audit event."""
+
+    id: int
+    at: datetime
+    username: str
+    role: str | None
+    action: str
+    pathway_id: str | None
+    outcome: str
+    detail: str | None
+
+
+class AuditPage(BaseModel):
+    """A page of audit events, newest first."""
+
+    items: list[AuditEventPublic]
+    limit: int
+    offset: int
