@@ -11,7 +11,7 @@ from temporalio.worker import Worker
 from activities.projection import ProjectionActivities
 from core.config import get_settings
 from core.db import get_engine, migrate
-from core.temporal import connect
+from core.temporal import connect, ensure_search_attributes
 from workflows.pathway import PatientPathwayWorkflow
 
 log = logging.getLogger("sirt.worker")
@@ -38,6 +38,9 @@ async def run_worker() -> None:
     url = settings.resolved_database_url
     migrate(url)
     client = await connect(settings)
+    added = await ensure_search_attributes(client)
+    if added:
+        log.info("registered search attributes %s", ", ".join(added))
     with ThreadPoolExecutor(max_workers=8) as executor:
         worker = build_worker(client, get_engine(url), settings.task_queue, executor)
         log.info("worker polling task queue %s", settings.task_queue)

@@ -1,6 +1,12 @@
 """Connecting to Temporal with the encrypting data converter."""
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from core.codec import encrypted_data_converter, load_or_create_key
 from core.config import Settings
@@ -14,3 +20,36 @@ async def connect(settings: Settings) -> Client:
         namespace=settings.temporal_namespace,
         data_converter=encrypted_data_converter(key),
     )
+
+
+# The pathway's search attributes: everything ops filter on, and nothing identifying.
+SEARCH_ATTRIBUTES = {
+    "PathwayStage": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "NextDueAt": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    "Overdue": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+    "Centre": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+}
+
+
+async def ensure_search_attributes(client: Client) -> list[str]:
+    """Register any missing search attribute on the namespace; returns those added."""
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        existing = set(listed.custom_attributes)
+    except RPCError as exc:
+        # The time-skipping test server cannot list them; adding is still safe there.
+        if exc.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        existing = set()
+    missing = {k: v for k, v in SEARCH_ATTRIBUTES.items() if k not in existing}
+    if missing:
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+            )
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.ALREADY_EXISTS:
+                raise
+    return sorted(missing)

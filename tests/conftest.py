@@ -13,14 +13,13 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import Engine
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from core.codec import encrypted_data_converter
 from core.db import get_engine, migrate
+from core.temporal import ensure_search_attributes
 from core.pathways import start_pathway
 from models.config import PathwayConfig
 from models.referral import Referral
@@ -30,13 +29,6 @@ from worker import build_worker
 BIN = Path(sys.prefix) / "bin"
 TEST_KEY = bytes(range(32))
 PG_ADMIN = os.environ.get("SIRT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-
-SEARCH_ATTRIBUTES = {
-    "PathwayStage": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "NextDueAt": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-    "Overdue": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
-    "Centre": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,9 +53,7 @@ async def workflow_env(request: pytest.FixtureRequest) -> AsyncIterator[Workflow
         env = WorkflowEnvironment.from_client(
             await Client.connect(target, data_converter=converter)
         )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(namespace="default", search_attributes=SEARCH_ATTRIBUTES)
-    )
+    await ensure_search_attributes(env.client)
     yield env
     await env.shutdown()
 
