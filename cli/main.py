@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from cli.dev import run_dev, safe_url
+from cli.dosimetry import dosimetry
 from cli.errors import (
     EXIT_INVALID,
     NOT_RUNNING_HINT,
@@ -423,6 +424,9 @@ def steps(
         raise CliError(f"unknown step {step!r}; steps: {STEP_NAMES}", EXIT_INVALID)
     typer.echo(to_json(STEPS[step][1].model_json_schema()))
 
+
+# Planning aid, no Temporal or read model involved: defined in its own module.
+app.command("dosimetry")(handle_errors(dosimetry))
 
 __all__ = ["app", "validation_lines"]
 

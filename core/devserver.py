@@ -18,17 +18,23 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from core.config import Settings
+from core.temporal import SEARCH_ATTRIBUTES as PATHWAY_SEARCH_ATTRIBUTES
 
-# The pathway workflow's search attributes; the dev server registers them at start.
+
+def _flag_type(kind: "IndexedValueType.ValueType") -> str:
+    # INDEXED_VALUE_TYPE_KEYWORD_LIST -> KeywordList, as `--search-attribute` spells it.
+    name = IndexedValueType.Name(kind).removeprefix("INDEXED_VALUE_TYPE_")
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+# The dev server registers the pathway's search attributes (one list, in core.temporal).
 SEARCH_ATTRIBUTES: dict[str, str] = {
-    "PathwayStage": "Keyword",
-    "NextDueAt": "Datetime",
-    "Overdue": "Bool",
-    "Centre": "Keyword",
+    name: _flag_type(kind) for name, kind in PATHWAY_SEARCH_ATTRIBUTES.items()
 }
 
 

@@ -9,6 +9,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import typer
+import typer.core
+import typer.main
 from typer.testing import CliRunner, Result
 
 from cli.main import app
@@ -240,3 +243,16 @@ def test_installed_entry_point_exits_with_the_code_and_flushes(env: dict[str, st
     good = subprocess.run([sirt, "steps"], env=full_env, capture_output=True, text=True, timeout=60)
     assert good.returncode == 0
     assert "mdt-decision" in good.stdout
+
+
+def test_every_command_and_option_has_help(env: dict[str, str]) -> None:
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    assert {"dev", "refer", "status", "list", "submit", "steps", "dosimetry"} <= set(group.commands)
+    ours = ("dev", "refer", "status", "list", "submit", "steps")
+    for name in ours:
+        command = group.commands[name]
+        assert command.help, name
+        for param in command.params:
+            assert getattr(param, "help", None), f"{name} {param.name}"
+        assert invoke(env, name, "--help").exit_code == 0
