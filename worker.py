@@ -37,7 +37,7 @@ async def run_worker() -> None:
     settings = get_settings()
     url = settings.resolved_database_url
     migrate(url)
-    client = await connect(settings)
+    client = await connect(settings, create_key=True)
     added = await ensure_search_attributes(client)
     if added:
         log.info("registered search attributes %s", ", ".join(added))

@@ -71,7 +71,7 @@ async def _serve(settings: Settings, echo: Echo) -> None:
     echo(f"Starting the Temporal dev server on {server.address} ...")
     await server.start()
     try:
-        client = await connect(settings)
+        client = await connect(settings, create_key=True)
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="sirt-activity") as executor:
             worker = build_worker(client, get_engine(url), settings.task_queue, executor)
             await _run_worker(worker, server, lambda: echo(banner(settings, server)))

@@ -27,6 +27,7 @@ from cli.errors import (
 from cli.output import fmt, table, to_json
 from cli.runtime import run_async
 from cli.views import pathway_list, pathway_status
+from core.codec import MissingKeyError
 from core.config import Settings
 from core.db import get_engine
 from core.pathways import STEPS, parse_step, start_pathway
@@ -80,14 +81,10 @@ def settings() -> Settings:
 
 async def temporal_client(s: Settings) -> Client:
     """A connected client, or a message saying what to start."""
-    if not s.encryption_key and not s.resolved_key_file.exists():
-        # Creating a new key here would start pathways the worker cannot decrypt.
-        raise CliError(
-            f"no payload key at {s.resolved_key_file}: run this where `sirt dev` runs, or set "
-            "SIRT_DATA_DIR (or SIRT_ENCRYPTION_KEY) to what the worker uses"
-        )
     try:
         return await connect(s)
+    except MissingKeyError as exc:
+        raise CliError(str(exc)) from None
     except RuntimeError as exc:
         if "connect" not in str(exc).lower():
             raise

@@ -52,12 +52,25 @@ class EncryptionCodec(PayloadCodec):
         return self._aead.decrypt(data[:_NONCE_BYTES], data[_NONCE_BYTES:], None)
 
 
-def load_or_create_key(key_b64: str | None, key_file: Path) -> bytes:
-    """The configured key, else the key file, creating it (mode 0600) on first run."""
+class MissingKeyError(ValueError):
+    """No payload key where one was expected; a new one would orphan existing pathways."""
+
+
+def load_key(key_b64: str | None, key_file: Path, *, create: bool = False) -> bytes:
+    """The configured key, else the key file; with ``create``, a new file (mode 0600).
+
+    Only the process that owns the data (the worker, `sirt dev`) may create a key: a client
+    that made its own would start pathways the worker cannot decrypt.
+    """
     if key_b64:
         return base64.b64decode(key_b64)
     if key_file.exists():
         return base64.b64decode(key_file.read_text().strip())
+    if not create:
+        raise MissingKeyError(
+            f"no payload key at {key_file}: run this where `sirt dev` runs, or set "
+            "SIRT_DATA_DIR (or SIRT_ENCRYPTION_KEY) to what the worker uses"
+        )
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key = AESGCM.generate_key(bit_length=256)
     # Create with 0600 from the start so the key is never world-readable, even briefly.

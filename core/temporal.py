@@ -8,13 +8,16 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from core.codec import encrypted_data_converter, load_or_create_key
+from core.codec import encrypted_data_converter, load_key
 from core.config import Settings
 
 
-async def connect(settings: Settings) -> Client:
-    """A client whose payloads are encrypted with the configured key."""
-    key = load_or_create_key(settings.encryption_key, settings.resolved_key_file)
+async def connect(settings: Settings, *, create_key: bool = False) -> Client:
+    """A client whose payloads are encrypted with the configured key.
+
+    ``create_key`` is for the worker and `sirt dev` only (see core.codec.load_key).
+    """
+    key = load_key(settings.encryption_key, settings.resolved_key_file, create=create_key)
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
