@@ -16,6 +16,9 @@ from core.config import Settings
 from core.db import get_engine, migrate
 from core.devserver import DevServer, DevServerError
 from core.temporal import connect
+from notifications.config import load_notify_config
+from notifications.delivery import run_delivery
+from scheduler.service import run_scheduler
 from worker import build_worker
 
 Echo = Callable[[str], None]
@@ -74,7 +77,20 @@ async def _serve(settings: Settings, echo: Echo) -> None:
         client = await connect(settings, create_key=True)
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="sirt-activity") as executor:
             worker = build_worker(client, get_engine(url), settings.task_queue, executor)
-            await _run_worker(worker, server, lambda: echo(banner(settings, server)))
+            stop = asyncio.Event()
+            # Delivery and the scheduler run beside the worker; the scheduler takes its
+            # single-instance lock, so a second `sirt dev` would wait as a standby.
+            background = [
+                asyncio.create_task(
+                    run_delivery(settings, load_notify_config(), stop), name="sirt-delivery"
+                ),
+                asyncio.create_task(run_scheduler(settings, client, stop), name="sirt-scheduler"),
+            ]
+            try:
+                await _run_worker(worker, server, lambda: echo(banner(settings, server)))
+            finally:
+                stop.set()
+                await asyncio.gather(*background, return_exceptions=True)
     finally:
         echo("Stopping the Temporal dev server ...")
         server.stop()

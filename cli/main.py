@@ -24,13 +24,14 @@ from cli.errors import (
     read_json_object,
     validation_lines,
 )
+from cli.notify import notify_app
 from cli.output import fmt, table, to_json
 from cli.runtime import run_async
 from cli.views import pathway_list, pathway_status
 from core.codec import MissingKeyError
 from core.config import Settings
 from core.db import get_engine
-from core.pathways import STEPS, parse_step, start_pathway
+from core.pathways import STEPS, centre_pathway_config, parse_step, start_pathway
 from core.temporal import connect
 from models.referral import PrimarySite, PriorTherapyKind, Referral
 from models.state import PathwayState
@@ -140,7 +141,10 @@ def _set(data: dict[str, Any], key: str, value: object) -> None:
 
 async def _start(s: Settings, referral: Referral) -> tuple[str, PathwayState | None]:
     client = await temporal_client(s)
-    handle = await start_pathway(client, referral, task_queue=s.task_queue, centre=s.centre)
+    config = centre_pathway_config(s.pathway_config_file)
+    handle = await start_pathway(
+        client, referral, task_queue=s.task_queue, centre=s.centre, config=config
+    )
     return handle.id, await _settled_state(handle)
 
 
@@ -424,6 +428,7 @@ def steps(
 
 # Planning aid, no Temporal or read model involved: defined in its own module.
 app.command("dosimetry")(handle_errors(dosimetry))
+app.add_typer(notify_app, name="notify")
 
 __all__ = ["app", "validation_lines"]
 

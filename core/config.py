@@ -26,6 +26,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "SIRT_DATABASE_URL"),
         description="SQLAlchemy URL of the read model; SQLite under data_dir when unset.",
     )
+    pathway_config_file: Path | None = Field(
+        default=None,
+        description="JSON PathwayConfig for new pathways (a centre's due dates, reminders, "
+        "follow-up schedule, thresholds); the documented defaults when unset.",
+    )
     encryption_key: str | None = Field(
         default=None,
         description="Base64 AES-256 key for Temporal payloads; a local key file when unset.",

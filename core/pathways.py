@@ -1,12 +1,14 @@
 """Starting pathways and calling their steps: shared by the CLI, the API and the tests."""
 
 import uuid
+from pathlib import Path
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 
+from core.calendar import CalendarConfig
 from models.config import PathwayConfig
 from models.referral import Referral
 from models.state import PathwayInput, PathwayState
@@ -48,6 +50,16 @@ STEPS: Mapping[str, tuple[str, type[BaseModel]]] = {
 }
 
 
+def centre_pathway_config(path: Path | None = None) -> PathwayConfig:
+    """The configuration new pathways start with: the centre's file, else the defaults.
+
+    The defaults include the working-day calendar (England, Europe/London).
+    """
+    if path is not None:
+        return PathwayConfig.model_validate_json(path.read_text())
+    return PathwayConfig(calendar=CalendarConfig())
+
+
 def new_pathway_id() -> str:
     """A pseudonymous id: random, so it says nothing about the patient."""
     return f"pathway-{uuid.uuid4()}"
@@ -67,7 +79,7 @@ async def start_pathway(
         pathway_id=pathway_id,
         centre=centre,
         referral=referral,
-        config=config or PathwayConfig(),
+        config=config or centre_pathway_config(),
     )
     return await client.start_workflow(
         PatientPathwayWorkflow.run, inp, id=pathway_id, task_queue=task_queue

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from clinical.config import ClinicalConfig
 from clinical.enums import ClockKind
+from core.calendar import CalendarConfig
 from models.vocab import Role, TaskKind, TimeoutAction
 
 
@@ -129,6 +130,11 @@ class PathwayConfig(BaseModel):
     allow_dosimetry_override: bool = Field(
         default=False,
         description="Whether a physicist may sign off a plan over a dose limit with a reason.",
+    )
+    calendar: CalendarConfig | None = Field(
+        default=None,
+        description="Working days, time zone and reminder time; None: calendar days at "
+        "midnight UTC (pathways started before calendars existed keep that on replay).",
     )
     clocks: tuple[ClockKind, ...] = Field(
         default=(ClockKind.DAYS_62, ClockKind.DAYS_31),

@@ -1,9 +1,15 @@
-"""When a task's reminders, overdue mark, escalation and timeout fire. Pure and deterministic."""
+"""When a task's reminders, overdue mark, escalation and timeout fire. Pure and deterministic.
+
+With a working calendar, offsets count working days and alarms fire at the centre's local
+reminder time; without one (pathways started before calendars existed), calendar days at
+midnight UTC.
+"""
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
+from core.calendar import WorkingCalendar
 from models.config import StepPolicy
 from models.state import Task
 from models.vocab import TimeoutAction
@@ -28,27 +34,55 @@ class Alarm:
 
 
 def start_of(day: date) -> datetime:
-    """Midnight UTC at the start of ``day``: tasks are due on dates, alarms fire at midnight."""
+    """Midnight UTC at the start of ``day``."""
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def alarms_for(task: Task, policy: StepPolicy, timeout_after_days: int | None) -> list[Alarm]:
+@dataclass(frozen=True)
+class Clock:
+    """Date arithmetic and alarm times, with or without a working calendar."""
+
+    calendar: WorkingCalendar | None = None
+
+    def shift(self, day: date, days: int) -> date:
+        """``days`` later (or earlier): working days with a calendar."""
+        if self.calendar is None:
+            return day + timedelta(days=days)
+        return self.calendar.add_working_days(day, days)
+
+    def on_or_after(self, day: date) -> date:
+        """``day`` itself, or the next working day."""
+        return self.calendar.next_working_day(day) if self.calendar else day
+
+    def alarm_at(self, day: date) -> datetime:
+        """When an alarm for ``day`` fires."""
+        return self.calendar.reminder_time(day) if self.calendar else start_of(day)
+
+    def today(self, now: datetime) -> date:
+        """The centre's date at ``now``."""
+        return self.calendar.local_date(now) if self.calendar else now.date()
+
+
+def alarms_for(
+    task: Task, policy: StepPolicy, clock: Clock, timeout_on: date | None = None
+) -> list[Alarm]:
     """The alarms of an open task that have not fired yet, in time order.
 
-    A reminder that would fall before the task was opened is skipped, not fired late.
+    ``timeout_on`` overrides the policy's timeout date (a visit's window end). A reminder
+    that would fall before the task was opened is skipped, not fired late.
     """
     alarms: list[Alarm] = []
     for days_before in sorted(set(policy.reminder_days_before), reverse=True):
-        at = start_of(task.due_on - timedelta(days=days_before))
+        at = clock.alarm_at(clock.shift(task.due_on, -days_before))
         if at >= task.opened_at:
             alarms.append(Alarm(f"reminder:{days_before}", at, AlarmKind.REMINDER))
-    overdue_at = start_of(task.due_on + timedelta(days=1))
-    alarms.append(Alarm("overdue", overdue_at, AlarmKind.OVERDUE))
+    alarms.append(Alarm("overdue", clock.alarm_at(clock.shift(task.due_on, 1)), AlarmKind.OVERDUE))
     if policy.escalate_after_days is not None:
-        at = overdue_at + timedelta(days=policy.escalate_after_days)
-        alarms.append(Alarm("escalate", at, AlarmKind.ESCALATE))
-    if timeout_after_days is not None and policy.timeout_action != TimeoutAction.NONE:
-        at = overdue_at + timedelta(days=timeout_after_days)
-        alarms.append(Alarm("timeout", at, AlarmKind.TIMEOUT))
+        day = clock.shift(task.due_on, 1 + policy.escalate_after_days)
+        alarms.append(Alarm("escalate", clock.alarm_at(day), AlarmKind.ESCALATE))
+    if timeout_on is None and policy.timeout_after_days is not None:
+        timeout_on = clock.shift(task.due_on, 1 + policy.timeout_after_days)
+    if timeout_on is not None and policy.timeout_action != TimeoutAction.NONE:
+        alarms.append(Alarm("timeout", clock.alarm_at(timeout_on), AlarmKind.TIMEOUT))
     pending = [a for a in alarms if a.key not in task.fired]
     return sorted(pending, key=lambda a: a.at)

@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.projection import ProjectionActivities
+    from core.calendar import WorkingCalendar
     from clinical.clocks import ClockPause, WaitingClock
     from clinical.enums import ClockKind
     from clinical.liver_toxicity import braat_grade
@@ -60,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
         TimeoutAction,
         VisitState,
     )
-    from workflows.alarms import Alarm, AlarmKind, alarms_for, start_of
+    from workflows.alarms import Alarm, AlarmKind, Clock, alarms_for, start_of
     from workflows.clinical_checks import (
         mdt_flags,
         mdt_refusal,
@@ -130,6 +131,8 @@ class PatientPathwayWorkflow:
     def __init__(self, inp: PathwayInput) -> None:
         self._input = inp
         self._config: PathwayConfig = inp.config
+        calendar = inp.config.calendar
+        self._clock = Clock(WorkingCalendar(calendar) if calendar else None)
         now = workflow.now()
         if inp.carried is not None:
             self._state = inp.carried
@@ -418,7 +421,7 @@ class PatientPathwayWorkflow:
         for visit in self._current_visits():
             if visit.state == VisitState.SCHEDULED:
                 spec = next(s for s in self._config.follow_up if s.code == visit.code)
-                visit.due_on = visit_due_on(d.performed_on, spec)
+                visit.due_on = self._clock.on_or_after(visit_due_on(d.performed_on, spec))
                 self._dirty_visits.add(visit.id)
                 self._move_task(self._state.tasks[visit.task_id], visit.due_on, visit)
         return await self._commit()
@@ -607,7 +610,7 @@ class PatientPathwayWorkflow:
             )
 
     def _today(self) -> date:
-        return workflow.now().date()
+        return self._clock.today(workflow.now())
 
     def _not_in_future(self, field: str, value: date) -> None:
         if value > self._today():
@@ -688,7 +691,7 @@ class PatientPathwayWorkflow:
             role=policy.role,
             title=_TITLES[kind] + (f" {visit.code}" if visit else ""),
             opened_at=now,
-            due_on=due_on or now.date() + timedelta(days=policy.due_days),
+            due_on=due_on or self._clock.shift(self._clock.today(now), policy.due_days),
             detail=detail,
         )
         if visit is not None:
@@ -720,7 +723,7 @@ class PatientPathwayWorkflow:
         task = self._open_task_of(booking)
         if task is not None:
             self._close(task)
-        due = d.scheduled_on + timedelta(days=self._config.steps[recording].due_days)
+        due = self._clock.shift(d.scheduled_on, self._config.steps[recording].due_days)
         existing = self._open_task_of(recording)
         if existing is None:
             self._open_task(recording, due_on=due)
@@ -733,7 +736,7 @@ class PatientPathwayWorkflow:
         items = ", ".join(missing)
         task.detail = f"missing: {items}"
         policy = self._config.steps[task.kind]
-        self._move_task(task, workflow.now().date() + timedelta(days=policy.due_days))
+        self._move_task(task, self._clock.shift(self._today(), policy.due_days))
         subject = f"Referral for pathway {self._state.pathway_id} incomplete; please send: {items}"
         # Keyed by the triage record just made, so each re-request is one message.
         key = f"request:{self._state.outcome_counter}"
@@ -748,7 +751,7 @@ class PatientPathwayWorkflow:
                 code=spec.code,
                 kind=spec.kind,
                 treatment_number=st.treatment_number,
-                due_on=visit_due_on(anchor, spec),
+                due_on=self._clock.on_or_after(visit_due_on(anchor, spec)),
                 window_days=spec.window_days,
                 task_id="",
             )
@@ -798,10 +801,12 @@ class PatientPathwayWorkflow:
 
     def _alarms(self, task: Task) -> list[Alarm]:
         policy = self._config.steps[task.kind]
-        timeout = policy.timeout_after_days
+        timeout_on = None
         if task.visit_id is not None:
-            timeout = self._state.visits[task.visit_id].window_days
-        return alarms_for(task, policy, timeout)
+            # A visit is missed the day after its window closes; windows are calendar days.
+            visit = self._state.visits[task.visit_id]
+            timeout_on = visit.due_on + timedelta(days=visit.window_days + 1)
+        return alarms_for(task, policy, self._clock, timeout_on)
 
     def _fire_due_alarms(self) -> bool:
         now = workflow.now()

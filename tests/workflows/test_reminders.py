@@ -1,19 +1,57 @@
-"""Reminders, escalations and timeouts fire at exact simulated times."""
+"""Reminders, escalations and timeouts fire at exact simulated times.
+
+New pathways count working days (England) and remind at 08:00 London time; a pathway whose
+configuration has no calendar (as before calendars existed) counts calendar days from
+midnight UTC. The simulated clock's date depends on the tests run before, so expectations
+are computed with the same working calendar, and checked independently for weekday and hour.
+"""
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from core.calendar import WorkingCalendar
+from models.config import PathwayConfig
 from models.vocab import Stage, TaskState, VisitState
 from tests import payloads
 from tests.journey import drive_to, start
 from tests.readmodel import assert_read_model_matches, outbox
+from workflows.follow_up import add_months
+
+CAL = WorkingCalendar()
+LONDON = ZoneInfo("Europe/London")
+NO_CALENDAR = PathwayConfig()
 
 
 def midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-async def test_an_mdt_not_held_is_reminded_then_escalated_to_lead_and_manager(pathways) -> None:
+def at_8_on_a_working_day(when: datetime) -> bool:
+    local = when.astimezone(LONDON)
+    return (local.hour, local.minute) == (8, 0) and CAL.is_working_day(local.date())
+
+
+async def test_an_mdt_not_held_is_reminded_and_escalated_on_working_days(pathways) -> None:
     j = await drive_to(pathways, Stage.MDT_REVIEW)
+    [task] = j.state.open_tasks
+    opened = CAL.local_date(j.state.referred_at)
+    assert task.due_on == CAL.add_working_days(opened, 14)
+    assert CAL.working_days_between(opened, task.due_on) == 14
+    await j.sleep(40)
+    sent = [(m.kind, m.recipient_role, m.send_at) for m in outbox(pathways.engine, j.id)]
+    day = CAL.add_working_days
+    assert sent == [
+        ("reminder", "mdt_clinician", CAL.reminder_time(day(task.due_on, -3))),
+        ("reminder", "mdt_clinician", CAL.reminder_time(task.due_on)),
+        ("overdue", "mdt_clinician", CAL.reminder_time(day(task.due_on, 1))),
+        ("escalation", "pathway_lead", CAL.reminder_time(day(task.due_on, 3))),
+        ("timeout", "service_manager", CAL.reminder_time(day(task.due_on, 8))),
+    ]
+    assert all(at_8_on_a_working_day(when) for _, _, when in sent)
+
+
+async def test_without_a_calendar_mdt_alarms_count_calendar_days_from_midnight(pathways) -> None:
+    j = await drive_to(pathways, Stage.MDT_REVIEW, config=NO_CALENDAR)
     [task] = j.state.open_tasks
     opened = j.state.referred_at.date()
     assert task.due_on == opened + timedelta(days=14)
@@ -35,7 +73,7 @@ async def test_an_mdt_not_held_is_reminded_then_escalated_to_lead_and_manager(pa
 
 
 async def test_reminders_before_the_task_opened_are_skipped_not_sent_late(pathways) -> None:
-    j = await drive_to(pathways, Stage.WORKUP)
+    j = await drive_to(pathways, Stage.WORKUP, config=NO_CALENDAR)
     # Booked for tomorrow: the record task is due the day after, with an on-the-day reminder.
     tomorrow = await j.today() + timedelta(days=1)
     state = await j.step("schedule-workup", {"scheduled_on": tomorrow.isoformat()})
@@ -53,7 +91,7 @@ async def test_rebooking_the_treatment_moves_its_reminders(pathways) -> None:
     later = first + timedelta(days=20)
     state = await j.step("schedule-treatment", {"scheduled_on": later.isoformat()})
     [record] = [t for t in state.open_tasks if t.kind == "record_treatment"]
-    assert record.due_on == later + timedelta(days=1)
+    assert record.due_on == CAL.add_working_days(later, 1)
     await j.sleep(15)
     # Nothing fires around the first booking any more.
     assert [m.kind for m in outbox(pathways.engine, j.id) if m.task_id == record.id] == []
@@ -63,21 +101,24 @@ async def test_rebooking_the_treatment_moves_its_reminders(pathways) -> None:
 async def test_follow_up_visits_are_reminded_and_marked_missed_at_the_window_end(pathways) -> None:
     j = await drive_to(pathways, Stage.FOLLOW_UP)
     visit = j.state.visits["t1-2w"]
-    await j.sleep(30)
+    assert visit.due_on == CAL.next_working_day(j.state.treatment_on + timedelta(weeks=2))
+    await j.sleep(35)
     sent = [
         (m.kind, m.send_at) for m in outbox(pathways.engine, j.id) if m.task_id == visit.task_id
     ]
-    due = midnight(visit.due_on)
+    due = visit.due_on
     assert sent == [
-        ("reminder", due - timedelta(days=7)),
-        ("reminder", due - timedelta(days=1)),
-        ("overdue", due + timedelta(days=1)),
+        ("reminder", CAL.reminder_time(CAL.add_working_days(due, -7))),
+        ("reminder", CAL.reminder_time(CAL.add_working_days(due, -1))),
+        ("overdue", CAL.reminder_time(CAL.add_working_days(due, 1))),
     ]
     state = await j.live()
     assert state.visits["t1-2w"].state == VisitState.MISSED
     [chase] = [t for t in state.open_tasks if t.kind == "chase_missed_visit"]
+    # Missed the morning after the 14-day window closes (calendar days, not working days).
     # The timer fires a few milliseconds after its time; the second is exact.
-    assert chase.opened_at.replace(microsecond=0) == due + timedelta(days=15)
+    missed_at = CAL.reminder_time(due + timedelta(days=15))
+    assert chase.opened_at.replace(microsecond=0) == missed_at
     assert chase.detail == "visit 2w missed"
     assert_read_model_matches(pathways.engine, state)
 
@@ -95,11 +136,12 @@ async def test_correcting_the_treatment_date_moves_every_pending_visit(pathways)
         "amend-treatment-date",
         {"performed_on": corrected.isoformat(), "reason": "date mistyped"},
     )
-    assert state.visits["t1-2w"].due_on == treated + timedelta(weeks=2)  # done: unchanged
-    assert state.visits["t1-6w"].due_on == corrected + timedelta(weeks=6)
-    assert state.visits["t1-3m"].due_on.month == (corrected.month + 2) % 12 + 1
+    moved = CAL.next_working_day
+    assert state.visits["t1-2w"].due_on == moved(treated + timedelta(weeks=2))  # done: unchanged
+    assert state.visits["t1-6w"].due_on == moved(corrected + timedelta(weeks=6))
+    assert state.visits["t1-3m"].due_on == moved(add_months(corrected, 3))
     task = state.tasks[state.visits["t1-6w"].task_id]
-    assert task.due_on == corrected + timedelta(weeks=6)
+    assert task.due_on == moved(corrected + timedelta(weeks=6))
     assert_read_model_matches(pathways.engine, state)
 
 

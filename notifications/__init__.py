@@ -1,0 +1,1 @@
+"""Delivering the outbox (email, webhooks), the escalation ladder's acknowledgements, feeds."""

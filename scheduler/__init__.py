@@ -1,0 +1,1 @@
+"""Cross-patient periodic jobs (digests, reconciliation, PTL snapshots) under one lock."""
