@@ -37,7 +37,8 @@ async def run_worker() -> None:
     settings = get_settings()
     url = settings.resolved_database_url
     migrate(url)
-    client = await connect(settings, create_key=True)
+    # Workers share the deployment's key; only `sirt dev` creates one (core.codec.load_key).
+    client = await connect(settings)
     added = await ensure_search_attributes(client)
     if added:
         log.info("registered search attributes %s", ", ".join(added))

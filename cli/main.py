@@ -14,6 +14,7 @@ from sqlalchemy import Engine, make_url
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from cli import services
 from cli.dev import run_dev, safe_url
 from cli.dosimetry import dosimetry
 from cli.errors import (
@@ -429,6 +430,9 @@ def steps(
 # Planning aid, no Temporal or read model involved: defined in its own module.
 app.command("dosimetry")(handle_errors(dosimetry))
 app.add_typer(notify_app, name="notify")
+# The deployment's processes, one per container.
+for command in (services.migrate, services.worker, services.scheduler):
+    app.command()(handle_errors(command))
 
 __all__ = ["app", "validation_lines"]
 
