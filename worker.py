@@ -12,6 +12,7 @@ from activities.projection import ProjectionActivities
 from core.config import get_settings
 from core.db import get_engine, migrate
 from core.temporal import connect, ensure_search_attributes
+from registry.activity import RegistryActivities
 from workflows.pathway import PatientPathwayWorkflow
 
 log = logging.getLogger("sirt.worker")
@@ -22,11 +23,12 @@ def build_worker(
 ) -> Worker:
     """A worker for the pathway workflow; blocking DB activities run on ``executor``."""
     projection = ProjectionActivities(engine)
+    registry = RegistryActivities(engine)  # off unless SIRT_REGISTRY_URL is set
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[PatientPathwayWorkflow],
-        activities=[projection.project_pathway],
+        activities=[projection.project_pathway, registry.submit_registry_record],
         activity_executor=executor,
         max_concurrent_activities=8,
     )

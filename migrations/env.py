@@ -3,7 +3,9 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+import models.notifications
+import models.reports
+import models.tables  # noqa: F401  (these register the tables on SQLModel.metadata)
 from core.db import get_engine
 
 target_metadata = SQLModel.metadata

@@ -1,5 +1,6 @@
 """Shared fixtures: a real Temporal server, a real PostgreSQL and SQLite read models."""
 
+import asyncio
 import contextlib
 import os
 import sys
@@ -13,14 +14,16 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import Engine
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from core.codec import encrypted_data_converter
 from core.db import get_engine, migrate
-from core.temporal import ensure_search_attributes
 from core.pathways import start_pathway
+from core.temporal import ensure_search_attributes
 from models.config import PathwayConfig
 from models.referral import Referral
 from models.state import PathwayState
@@ -128,8 +131,21 @@ class Pathways:
     async def terminate_all(self) -> None:
         # A pathway left running would hold the time-skipping clock for later tests: its
         # timers fire workflow tasks that no worker polls for any more.
+        # Terminating while an activity is in flight (a registry submission runs beside
+        # the pathway) leaves the test server's clock locked, so let those finish first.
         for workflow_id in self.started:
+            request = DescribeWorkflowExecutionRequest(
+                namespace=self.client.namespace,
+                execution=WorkflowExecution(workflow_id=workflow_id),
+            )
             with contextlib.suppress(RPCError):
+                for _ in range(200):
+                    described = await self.client.workflow_service.describe_workflow_execution(
+                        request
+                    )
+                    if not described.pending_activities:
+                        break
+                    await asyncio.sleep(0.02)
                 await self.client.get_workflow_handle(workflow_id).terminate("test ended")
 
 

@@ -18,11 +18,11 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.projection import ProjectionActivities
-    from core.calendar import WorkingCalendar
     from clinical.clocks import ClockPause, WaitingClock
     from clinical.enums import ClockKind
     from clinical.liver_toxicity import braat_grade
     from clinical.recist import best_overall_response
+    from core.calendar import WorkingCalendar
     from models.config import PathwayConfig
     from models.state import (
         OutboxMessage,
@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         TimeoutAction,
         VisitState,
     )
+    from registry.activity import RegistryActivities, RegistrySubmissionInput
     from workflows.alarms import Alarm, AlarmKind, Clock, alarms_for, start_of
     from workflows.clinical_checks import (
         mdt_flags,
@@ -80,6 +81,14 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[Any], ...] = (
     NEXT_DUE_KEY,
     OVERDUE_KEY,
     CENTRE_KEY,
+)
+
+# A registry outage must not hold up the pathway: submissions run beside it and retry for a
+# week; the nightly job resubmits anything that still differs.
+_REGISTRY_RETRY = RetryPolicy(
+    initial_interval=timedelta(minutes=1),
+    maximum_interval=timedelta(hours=6),
+    non_retryable_error_types=["RegistryConfigError"],
 )
 
 # Projection must never be lost: retry until the database is back, however long that takes.
@@ -154,6 +163,7 @@ class PatientPathwayWorkflow:
         self._outbox: list[OutboxMessage] = []
         self._clocks_dirty = False
         self._search_attributes: tuple[object, ...] = ()
+        self._registry: list[asyncio.Task[Any]] = []
 
     # ---------------------------------------------------------------- main loop
 
@@ -171,6 +181,8 @@ class PatientPathwayWorkflow:
                 break
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                # A new run cannot take over activities this one started.
+                await asyncio.gather(*self._registry, return_exceptions=True)
                 workflow.continue_as_new(
                     PathwayInput(
                         pathway_id=inp.pathway_id,
@@ -182,6 +194,7 @@ class PatientPathwayWorkflow:
                 )
             await self._sleep_until_next_alarm()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await asyncio.gather(*self._registry, return_exceptions=True)
         return self._state
 
     async def _sleep_until_next_alarm(self) -> None:
@@ -397,7 +410,7 @@ class PatientPathwayWorkflow:
         self._record("treatment", d, delivered_lung_dose_gy=round(lung_dose, 2))
         self._enter(Stage.FOLLOW_UP, f"treatment {st.treatment_number} delivered")
         self._schedule_visits(d.performed_on)
-        return await self._commit()
+        return await self._commit_and_submit()
 
     @record_treatment.validator
     def _validate_record_treatment(self, d: TreatmentRecord) -> None:
@@ -424,7 +437,7 @@ class PatientPathwayWorkflow:
                 visit.due_on = self._clock.on_or_after(visit_due_on(d.performed_on, spec))
                 self._dirty_visits.add(visit.id)
                 self._move_task(self._state.tasks[visit.task_id], visit.due_on, visit)
-        return await self._commit()
+        return await self._commit_and_submit()
 
     @amend_treatment_date.validator
     def _validate_amend(self, d: AmendTreatmentDate) -> None:
@@ -461,7 +474,7 @@ class PatientPathwayWorkflow:
         reild = results.get("reild")
         if reild and reild["present"] and self._open_task_of(TaskKind.REILD_REVIEW) is None:
             self._open_task(TaskKind.REILD_REVIEW, detail=reild["reason"])
-        return await self._commit()
+        return await self._commit_and_submit()
 
     @record_follow_up_visit.validator
     def _validate_visit(self, d: FollowUpVisitRecord) -> None:
@@ -488,7 +501,7 @@ class PatientPathwayWorkflow:
             self._exit(Stage.DECEASED, f"died {d.occurred_on}: {d.cause_of_death}")
         elif d.kind == "withdrawal":
             self._exit(Stage.WITHDRAWN, f"withdrew {d.occurred_on}: {d.reason}")
-        return await self._commit()
+        return await self._commit_and_submit()
 
     @record_unscheduled_event.validator
     def _validate_event(self, d: UnscheduledEvent) -> None:
@@ -535,7 +548,7 @@ class PatientPathwayWorkflow:
         assert task is not None
         self._close(task)
         self._record("reild_review", d, braat_grade=int(braat_grade(d.findings)))
-        return await self._commit()
+        return await self._commit_and_submit()
 
     @record_reild_review.validator
     def _validate_reild(self, d: ReildReview) -> None:
@@ -663,6 +676,11 @@ class PatientPathwayWorkflow:
         self._cancel_follow_up(reason)
         for task in self._state.open_tasks:
             self._close(task, TaskState.CANCELLED)
+        # An untreated patient leaves the waiting list: their clocks end with the pathway.
+        for key, clock in self._state.clocks.items():
+            if clock.stop is None:
+                self._state.clocks[key] = _stop_clock(clock, self._today())
+                self._clocks_dirty = True
         self._state.exit_reason = reason
         self._enter(stage, reason)
 
@@ -919,6 +937,28 @@ class PatientPathwayWorkflow:
             )
             self._committed = snapshot
             return snapshot
+
+    async def _commit_and_submit(self) -> PathwayState:
+        """Commit, then send the changed record to the registry (treated patients only)."""
+        snapshot = await self._commit()
+        self._submit_to_registry()
+        return snapshot
+
+    def _submit_to_registry(self) -> None:
+        # NICE HTG720 1.4: everyone treated is entered into the registry. Behind a patch
+        # marker: histories recorded before submissions existed must replay unchanged.
+        if not self._state.treatment_number or not workflow.patched("registry-submission"):
+            return
+        self._registry = [t for t in self._registry if not t.done()]
+        self._registry.append(
+            workflow.start_activity_method(
+                RegistryActivities.submit_registry_record,
+                RegistrySubmissionInput(pathway_id=self._state.pathway_id),
+                start_to_close_timeout=timedelta(minutes=2),
+                schedule_to_close_timeout=timedelta(days=7),
+                retry_policy=_REGISTRY_RETRY,
+            )
+        )
 
     def _summary(self) -> PathwaySummary:
         st = self._state

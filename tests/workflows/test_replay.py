@@ -1,8 +1,9 @@
 """Replay safety: recorded histories must replay against the current workflow code.
 
-Histories under tests/histories/ were recorded from real runs of these journeys. Re-record
-them (SIRT_RECORD_HISTORIES=1) only for a deliberate, patched change: an old history that no
-longer replays means a running pathway would break on deploy.
+Histories under tests/histories/ were recorded from real runs of these journeys; the two
+older ones predate registry submission and prove its `workflow.patched()` guard. Record new
+ones (SIRT_RECORD_HISTORIES=name,name; =1 for all) only for a deliberate, patched change: an
+old history that no longer replays means a running pathway would break on deploy.
 """
 
 import os
@@ -22,7 +23,8 @@ from tests.journey import Journey, drive_to
 from workflows.pathway import PatientPathwayWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
-RECORD = os.environ.get("SIRT_RECORD_HISTORIES") == "1"
+# "1" records every journey; a comma-separated list records just those.
+RECORD = os.environ.get("SIRT_RECORD_HISTORIES", "")
 
 
 def replayer() -> Replayer:
@@ -48,7 +50,19 @@ async def rediscussed_then_not_suitable(pathways) -> Journey:
     return j
 
 
+async def treated_with_registry_submissions_and_a_withdrawal(pathways) -> Journey:
+    j = await drive_to(pathways, Stage.FOLLOW_UP)
+    await j.sleep(14)
+    await j.step("follow-up-visit", payloads.visit("2w", await j.today()))
+    left = {"kind": "withdrawal", "occurred_on": str(await j.today()), "reason": "moved"}
+    await j.step("event", left)
+    return j
+
+
 JOURNEYS: dict[str, Callable[..., Awaitable[Journey]]] = {
+    "treated_with_registry_submissions_and_a_withdrawal": (
+        treated_with_registry_submissions_and_a_withdrawal
+    ),
     "follow_up_missed_visit_then_death": through_follow_up_with_a_missed_visit,
     "mdt_rediscussed_then_not_suitable": rediscussed_then_not_suitable,
 }
@@ -60,7 +74,7 @@ async def test_a_fresh_history_replays_deterministically(pathways, name: str) ->
     await j.handle.result()
     history = await j.handle.fetch_history()
     await replayer().replay_workflow(history)
-    if RECORD:
+    if RECORD == "1" or name in RECORD.split(","):
         HISTORIES.mkdir(exist_ok=True)
         (HISTORIES / f"{name}.json").write_text(history.to_json())
 
