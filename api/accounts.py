@@ -114,6 +114,13 @@ def get_user(engine: Engine, username: str) -> UserRow | None:
         return session.exec(stmt).first()
 
 
+def list_users(engine: Engine) -> list[tuple[str, str, bool]]:
+    """(username, role, active) of every user, by username."""
+    with Session(engine) as session:
+        users = session.exec(select(UserRow).order_by(col(UserRow.username))).all()
+        return [(u.username, u.role, u.active) for u in users]
+
+
 def issue_token(engine: Engine, username: str, name: str = "api") -> str:
     """A new random bearer token for the user; only its hash is stored, so show it once."""
     with Session(engine) as session:

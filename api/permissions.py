@@ -42,6 +42,27 @@ _STEP_ROLES: Mapping[str, frozenset[Role]] = {
     "event": frozenset({C, MDT, IR}),
     "close-task": frozenset({C}),
     "ltfu-review": frozenset({C}),
+    "reild-review": frozenset({MDT}),
+    "pause-clock": frozenset({C}),
+    "resume-clock": frozenset({C}),
+}
+
+_STEP_TEXT: Mapping[str, str] = {
+    "triage": "Triage a referral (complete, or re-request what is missing)",
+    "mdt-decision": "Record the MDT selection decision",
+    "schedule-workup": "Book the work-up angiography",
+    "workup": "Record the work-up angiography and scout scan",
+    "dosimetry-plan": "Record the dosimetry plan with the physicist's sign-off",
+    "schedule-treatment": "Book the SIRT treatment",
+    "treatment": "Record the SIRT treatment",
+    "amend-treatment-date": "Correct the treatment date (follow-up visits move with it)",
+    "follow-up-visit": "Record a follow-up visit's outcomes",
+    "event": "Record an unscheduled event: adverse event, death, withdrawal (also /withdraw)",
+    "close-task": "Close a chase task for a missed visit",
+    "ltfu-review": "Review consecutive missed visits (continue or lost to follow-up)",
+    "reild-review": "Review suspected REILD",
+    "pause-clock": "Pause a waiting-time clock for documented patient choice",
+    "resume-clock": "Resume a paused waiting-time clock",
 }
 
 # action -> roles allowed; a missing action (a new step not yet added) is allowed to nobody.
@@ -69,8 +90,7 @@ DESCRIPTIONS: Mapping[str, str] = {
     "worklist:team": "Every open task, whoever it waits for",
     "task:snooze": "Snooze a task on my own worklist",
     "audit:view": "Read the audit trail",
-    **{step_action(step): f"Submit the '{step}' step" for step in _STEP_ROLES},
-    step_action("event"): "Record an unscheduled event (adverse event, death, withdrawal)",
+    **{step_action(step): text for step, text in _STEP_TEXT.items()},
 }
 
 
@@ -84,6 +104,11 @@ def can_view_identity(role: str) -> bool:
     return allowed(role, VIEW_IDENTITY)
 
 
+def describe(action: str) -> str:
+    """What an action means (a step added later without a description gets a generic one)."""
+    return DESCRIPTIONS.get(action) or f"Submit the '{action.removeprefix('step:')}' step"
+
+
 def markdown_table() -> str:
     """The matrix as a markdown table, the form docs/authorisation.md keeps."""
     header = "| Action | Meaning | " + " | ".join(r.value for r in APP_ROLES) + " |"
@@ -91,5 +116,5 @@ def markdown_table() -> str:
     lines = [header, rule]
     for action, roles in MATRIX.items():
         marks = " | ".join("yes" if r in roles else "-" for r in APP_ROLES)
-        lines.append(f"| `{action}` | {DESCRIPTIONS[action]} | {marks} |")
+        lines.append(f"| `{action}` | {describe(action)} | {marks} |")
     return "\n".join(lines)

@@ -40,7 +40,7 @@ TASK_STEP: dict[str, str] = {
     "follow_up_visit": "follow-up-visit",
     "chase_missed_visit": "close-task",
     "ltfu_review": "ltfu-review",
-    "reild_review": "event",
+    "reild_review": "reild-review",
 }
 
 _PATHWAY_FIELDS = tuple(f for f in PathwayPublic.model_fields if f != "patient")
@@ -62,11 +62,10 @@ def pathway_exists(engine: Engine, pathway_id: str) -> bool:
         return session.get(PathwayRow, pathway_id) is not None
 
 
-def pathway_stage(engine: Engine, pathway_id: str) -> Stage | None:
-    """The pathway's stage in the read model, None if unknown."""
+def pathway_row(engine: Engine, pathway_id: str) -> PathwayRow | None:
+    """The pathway's read-model row, None if unknown."""
     with Session(engine) as session:
-        row = session.get(PathwayRow, pathway_id)
-        return Stage(row.stage) if row else None
+        return session.get(PathwayRow, pathway_id)
 
 
 def list_pathways(
@@ -140,9 +139,7 @@ def pathway_detail(engine: Engine, pathway_id: str, *, with_identity: bool) -> P
         return PathwayDetail(
             **_pathway(row, patient),
             cumulative_lung_dose_gy=row.cumulative_lung_dose_gy,
-            history=[
-                StageChangePublic.model_validate(h, from_attributes=True) for h in history
-            ],
+            history=[StageChangePublic.model_validate(h, from_attributes=True) for h in history],
             tasks=[TaskPublic.model_validate(t, from_attributes=True) for t in tasks],
             visits=[VisitPublic.model_validate(v, from_attributes=True) for v in visits],
             outcomes=[OutcomePublic.model_validate(o, from_attributes=True) for o in outcomes],
@@ -185,8 +182,8 @@ def worklist(
         rows = session.exec(stmt).all()
         patients = _patients(session, [t.pathway_id for t, _, _ in rows]) if with_identity else {}
         items = []
-        for task, stage, until in rows:
-            until = _aware(until)
+        for task, stage, snoozed_until in rows:
+            until = _aware(snoozed_until)
             items.append(
                 WorklistItem(
                     **TaskPublic.model_validate(task, from_attributes=True).model_dump(),

@@ -23,6 +23,9 @@ class ApiSettings(BaseSettings):
     session_max_age_s: int = Field(default=8 * 3600, ge=60, description="A working day.")
     lockout_failures: int = Field(default=5, ge=1, description="Failed logins before lockout.")
     lockout_minutes: int = Field(default=15, ge=1)
+    step_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long a step may take before the API gives up."
+    )
     refer_wait_s: float = Field(
         default=5.0, ge=0, description="How long a referral waits for its first read-model row."
     )

@@ -9,8 +9,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import make_url
+from temporalio.client import Client
 from temporalio.worker import Worker
 
+from api.main import serve as serve_web
+from api.seed import seed_demo_users
 from cli.runtime import run_async
 from core.config import Settings
 from core.db import get_engine, migrate
@@ -80,20 +83,40 @@ async def _serve(settings: Settings, echo: Echo) -> None:
             stop = asyncio.Event()
             # Delivery and the scheduler run beside the worker; the scheduler takes its
             # single-instance lock, so a second `sirt dev` would wait as a standby.
+            logins = await asyncio.to_thread(seed_demo_users, get_engine(url))
             background = [
                 asyncio.create_task(
                     run_delivery(settings, load_notify_config(), stop), name="sirt-delivery"
                 ),
                 asyncio.create_task(run_scheduler(settings, client, stop), name="sirt-scheduler"),
+                asyncio.create_task(
+                    _web_app(settings, client, settings.web_port, stop), name="sirt-web"
+                ),
             ]
+
+            def started() -> None:
+                echo(banner(settings, server))
+                echo(f"Web app:       http://127.0.0.1:{settings.web_port}  (API docs at /docs)")
+                echo("Demo logins (embedded demo only):")
+                for username, password, role in logins:
+                    echo(f"  {username:<12} {password:<20} {role}")
+
             try:
-                await _run_worker(worker, server, lambda: echo(banner(settings, server)))
+                await _run_worker(worker, server, started)
             finally:
                 stop.set()
                 await asyncio.gather(*background, return_exceptions=True)
     finally:
         echo("Stopping the Temporal dev server ...")
         server.stop()
+
+
+async def _web_app(settings: Settings, client: Client, port: int, stop: asyncio.Event) -> None:
+    """Serve the web app until ``stop``; a port in use stops everything with its message."""
+    web = asyncio.create_task(serve_web(settings, client, "127.0.0.1", port))
+    await asyncio.wait([web, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    web.cancel()
+    await asyncio.gather(web, return_exceptions=True)
 
 
 async def _run_worker(worker: Worker, server: DevServer, started: Callable[[], None]) -> None:

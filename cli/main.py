@@ -28,6 +28,7 @@ from cli.errors import (
 from cli.notify import notify_app
 from cli.output import fmt, table, to_json
 from cli.runtime import run_async
+from cli.users import app as users_app
 from cli.views import pathway_list, pathway_status
 from core.codec import MissingKeyError
 from core.config import Settings
@@ -430,6 +431,7 @@ def steps(
 # Planning aid, no Temporal or read model involved: defined in its own module.
 app.command("dosimetry")(handle_errors(dosimetry))
 app.add_typer(notify_app, name="notify")
+app.add_typer(users_app, name="users")
 # The deployment's processes, one per container.
 for command in (services.migrate, services.worker, services.scheduler):
     app.command()(handle_errors(command))

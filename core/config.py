@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233
     task_queue: str = "sirt-pathway"
+    web_port: int = Field(default=8000, description="Port of the web app under `sirt dev`.")
     centre: str = Field(default="DEMO", description="Centre code stamped on new pathways.")
     database_url: str | None = Field(
         default=None,

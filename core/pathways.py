@@ -1,8 +1,8 @@
 """Starting pathways and calling their steps: shared by the CLI, the API and the tests."""
 
 import uuid
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel

@@ -3,9 +3,6 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import models.notifications
-import models.reports
-import models.tables  # noqa: F401  (these register the tables on SQLModel.metadata)
 from core.db import get_engine
 
 target_metadata = SQLModel.metadata

@@ -6,6 +6,7 @@ Create Date: 2026-11-27 10:00:00
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -16,7 +17,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _ts(name: str, *, nullable: bool = False) -> sa.Column[sa.DateTime]:
+def _ts(name: str, *, nullable: bool = False) -> "sa.Column[datetime]":
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 

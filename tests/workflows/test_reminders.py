@@ -100,8 +100,9 @@ async def test_rebooking_the_treatment_moves_its_reminders(pathways) -> None:
 
 async def test_follow_up_visits_are_reminded_and_marked_missed_at_the_window_end(pathways) -> None:
     j = await drive_to(pathways, Stage.FOLLOW_UP)
-    visit = j.state.visits["t1-2w"]
-    assert visit.due_on == CAL.next_working_day(j.state.treatment_on + timedelta(weeks=2))
+    visit, treated = j.state.visits["t1-2w"], j.state.treatment_on
+    assert treated is not None
+    assert visit.due_on == CAL.next_working_day(treated + timedelta(weeks=2))
     await j.sleep(35)
     sent = [
         (m.kind, m.send_at) for m in outbox(pathways.engine, j.id) if m.task_id == visit.task_id

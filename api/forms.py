@@ -1,0 +1,272 @@
+"""HTML forms generated from a step's pydantic model, and form data parsed back into a payload.
+
+One level of nested model becomes a fieldset of proper inputs; lists of text become a textarea
+(one item per line); anything deeper (lists of objects, mappings) is a JSON textarea with a hint
+naming its keys. Validation errors come back as detail locs and are put next to their field.
+"""
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+Schema = dict[str, Any]
+
+# Words shown in capitals, and unit suffixes shown as units.
+_ACRONYMS = {
+    "ecog": "ECOG",
+    "inr": "INR",
+    "alt": "ALT",
+    "ast": "AST",
+    "alp": "ALP",
+    "ggt": "GGT",
+    "wbc": "WBC",
+    "egfr": "eGFR",
+    "mdt": "MDT",
+    "net": "NET",
+    "nhs": "NHS",
+    "cga": "CgA",
+    "5hiaa": "5-HIAA",
+    "hiaa": "5-HIAA",
+    "ki67": "Ki-67",
+    "qlq": "QLQ",
+    "c30": "C30",
+    "recist": "RECIST",
+    "mrecist": "mRECIST",
+    "prs": "PRS",
+    "ltfu": "LTFU",
+    "ctcae": "CTCAE",
+    "id": "ID",
+}
+_UNITS = [
+    ("_umol_24h", "µmol/24 h"),
+    ("_umol_l", "µmol/L"),
+    ("_ug_l", "µg/L"),
+    ("_10e9_l", "\u00d710\u2079/L"),  # x10^9/L
+    ("_ml_min", "mL/min"),
+    ("_g_l", "g/L"),
+    ("_u_l", "U/L"),
+    ("_pct", "%"),
+    ("_mbq", "MBq"),
+    ("_gbq", "GBq"),
+    ("_gy", "Gy"),
+    ("_ml", "mL"),
+    ("_mm", "mm"),
+]
+_LABELS = {
+    "ecog": "ECOG performance status (0-4)",
+    "child_pugh_score": "Child-Pugh score",
+    "net_experienced_mdt": "The MDT is experienced in neuroendocrine tumours",
+    "attendees": "Attendees",
+    "decision": "Decision",
+    "nhs_number": "NHS number",
+    "grade": "WHO grade",
+}
+
+
+def label_for(name: str) -> str:
+    """A readable label for a field name, with units and acronyms."""
+    if name in _LABELS:
+        return _LABELS[name]
+    unit = None
+    for suffix, shown in _UNITS:
+        if name.endswith(suffix):
+            name, unit = name.removesuffix(suffix), shown
+            break
+    words = [_ACRONYMS.get(w, w) for w in name.split("_")]
+    if words and words[0] not in _ACRONYMS.values():
+        words[0] = words[0][:1].upper() + words[0][1:]
+    text = " ".join(words)
+    return f"{text} ({unit})" if unit else text
+
+
+@dataclass
+class FormField:
+    """One input (or fieldset) of a generated form."""
+
+    name: str
+    label: str
+    widget: str  # text, textarea, number, date, select, checkbox, tristate, lines, json, fieldset
+    required: bool = False
+    hint: str | None = None
+    options: list[str] = field(default_factory=list)
+    minimum: float | None = None
+    maximum: float | None = None
+    step: str | None = None
+    max_length: int | None = None
+    default: str = ""
+    children: list["FormField"] = field(default_factory=list)
+
+    @property
+    def dom_id(self) -> str:
+        """An id usable in HTML and CSS selectors."""
+        return "f-" + self.name.replace(".", "-")
+
+    def walk(self) -> list["FormField"]:
+        """This field and every field inside it."""
+        return [self, *(f for c in self.children for f in c.walk())]
+
+
+def _resolve(schema: Schema, defs: Schema) -> Schema:
+    while "$ref" in schema:
+        target = defs[schema["$ref"].rsplit("/", 1)[-1]]
+        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+    if "allOf" in schema and len(schema["allOf"]) == 1:
+        inner = _resolve(schema["allOf"][0], defs)
+        schema = {**inner, **{k: v for k, v in schema.items() if k != "allOf"}}
+    return schema
+
+
+def _unwrap_optional(schema: Schema, defs: Schema) -> tuple[Schema, bool]:
+    """The non-null branch of ``X | None``, and whether null was allowed."""
+    options = schema.get("anyOf")
+    if options:
+        rest = [o for o in options if o.get("type") != "null"]
+        if len(rest) == 1:
+            outer = {k: v for k, v in schema.items() if k != "anyOf"}
+            merged = {**_resolve(rest[0], defs), **outer}
+            return merged, len(rest) < len(options)
+    return _resolve(schema, defs), False
+
+
+def _json_hint(schema: Schema, defs: Schema) -> str:
+    if schema.get("type") == "array":
+        items = _resolve(schema.get("items", {}), defs)
+        keys = ", ".join(items.get("properties", {}))
+        return f"JSON list of objects with the keys: {keys}" if keys else "JSON list"
+    return 'JSON object, for example {"L1": 23.5}'
+
+
+def _field(name: str, schema: Schema, defs: Schema, required: bool, depth: int) -> FormField:
+    schema, nullable = _unwrap_optional(schema, defs)
+    short = name.rsplit(".", 1)[-1]
+    f = FormField(
+        name=name,
+        label=label_for(short),
+        widget="text",
+        required=required,
+        hint=schema.get("description"),
+    )
+    default = schema.get("default")
+    if default is not None and not isinstance(default, (list, dict)):
+        f.default = ("yes" if default else "no") if isinstance(default, bool) else str(default)
+    kind = schema.get("type")
+    if "properties" in schema and depth == 0:
+        f.widget = "fieldset"
+        inner_required = set(schema.get("required", []))
+        f.children = [
+            _field(f"{name}.{k}", v, defs, k in inner_required, depth + 1)
+            for k, v in schema["properties"].items()
+        ]
+    elif "enum" in schema:
+        f.widget, f.options = "select", [str(o) for o in schema["enum"]]
+    elif kind == "string" and schema.get("format") == "date":
+        f.widget = "date"
+    elif kind == "string":
+        f.max_length = schema.get("maxLength")
+        f.widget = "textarea" if (f.max_length or 0) > 200 else "text"
+    elif kind in ("integer", "number"):
+        f.minimum = schema.get("minimum", schema.get("exclusiveMinimum"))
+        f.maximum = schema.get("maximum", schema.get("exclusiveMaximum"))
+        f.step = "1" if kind == "integer" else "any"
+        small = f.minimum is not None and f.maximum is not None and f.maximum - f.minimum <= 10
+        if kind == "integer" and small:
+            assert f.minimum is not None and f.maximum is not None
+            f.widget = "select"
+            f.options = [str(i) for i in range(int(f.minimum), int(f.maximum) + 1)]
+        else:
+            f.widget = "number"
+    elif kind == "boolean":
+        f.widget = "tristate" if nullable else "checkbox"
+    elif kind == "array" and _resolve(schema.get("items", {}), defs).get("type") == "string":
+        f.widget = "lines"
+        f.hint = "One per line." + (f" {f.hint}" if f.hint else "")
+    else:
+        f.widget = "json"
+        f.hint = _json_hint(schema, defs) + (f". {f.hint}" if f.hint else "")
+    return f
+
+
+def fields_for(model: type[BaseModel]) -> list[FormField]:
+    """The form fields of a model, from its JSON schema."""
+    schema = model.model_json_schema()
+    defs = schema.get("$defs", {})
+    required = set(schema.get("required", []))
+    return [
+        _field(name, prop, defs, name in required, 0)
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+def _parse(f: FormField, form: Mapping[str, str], errors: dict[str, str]) -> tuple[bool, Any]:
+    """(present, value) of one field from form data."""
+    if f.widget == "fieldset":
+        sub: dict[str, Any] = {}
+        for child in f.children:
+            present, value = _parse(child, form, errors)
+            if present:
+                sub[child.name.rsplit(".", 1)[-1]] = value
+        return (bool(sub) or f.required), sub
+    if f.widget == "checkbox":
+        return True, f.name in form
+    raw = form.get(f.name, "").strip()
+    if f.widget == "tristate":
+        return (raw in ("yes", "no")), raw == "yes"
+    if not raw:
+        return False, None
+    if f.widget == "lines":
+        return True, [line.strip() for line in raw.splitlines() if line.strip()]
+    if f.widget == "json":
+        try:
+            return True, json.loads(raw)
+        except json.JSONDecodeError as exc:
+            errors[f.name] = f"not valid JSON ({exc.msg} at line {exc.lineno})"
+            return False, None
+    return True, raw
+
+
+def parse_form(
+    fields: list[FormField], form: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The payload the form data describes, and errors for fields that could not be read."""
+    payload: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for f in fields:
+        present, value = _parse(f, form, errors)
+        if present:
+            payload[f.name] = value
+    return payload, errors
+
+
+def errors_by_field(
+    fields: list[FormField], detail: list[dict[str, Any]]
+) -> tuple[dict[str, str], list[str]]:
+    """API error detail mapped to form fields; what names no field becomes a form-level error."""
+    names = {f.name for top in fields for f in top.walk()}
+    by_field: dict[str, str] = {}
+    general: list[str] = []
+    for d in detail:
+        parts = [str(p) for p in d.get("loc", [])][1:]  # drop "body"
+        msg = str(d.get("msg", "invalid"))
+        target = None
+        for n in range(len(parts), 0, -1):
+            candidate = ".".join(parts[:n])
+            if candidate in names:
+                target = candidate
+                rest = ".".join(parts[n:])
+                msg = f"{rest}: {msg}" if rest else msg
+                break
+        if target is None:
+            label = ".".join(parts)
+            general.append(f"{label}: {msg}" if label else msg)
+        else:
+            by_field[target] = f"{by_field[target]}; {msg}" if target in by_field else msg
+    return by_field, general
+
+
+def form_values(form: Mapping[str, str]) -> dict[str, str]:
+    """Submitted values to re-fill the form with (passwords and the CSRF token left out)."""
+    return {k: v for k, v in form.items() if not re.match(r"^(csrf_token|password)$", k)}

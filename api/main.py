@@ -1,0 +1,264 @@
+"""The app factory and a programmatic server, for `sirt dev` and the tests."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from temporalio.client import Client
+
+from api import audit
+from api.accounts import Principal
+from api.audit import Outcome
+from api.context import AppContext, Clock, wall_clock
+from api.deps import Forbidden, NotAuthenticated, current_principal, is_pathway_id
+from api.routes import audit as audit_routes
+from api.routes import auth, pages, pathways, stats, worklist
+from api.service import ApiError, audit_fields, normalise_errors
+from api.settings import ApiSettings, load_or_create_secret
+from api.templating import render
+from core.config import Settings
+from core.db import get_engine
+from core.devserver import port_is_open
+from core.temporal import connect
+
+log = logging.getLogger("sirt.api")
+
+API_PREFIX = "/api/v1"
+ClientFactory = Callable[[Settings], Awaitable[Client]]
+
+# (prefix, router) of every router; the authorisation tests walk these.
+ROUTERS: tuple[tuple[str, APIRouter], ...] = (
+    (API_PREFIX, pathways.router),
+    (API_PREFIX, worklist.router),
+    (API_PREFIX, stats.router),
+    (API_PREFIX, audit_routes.router),
+    ("", auth.router),
+    ("", pages.router),
+)
+
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+# The pages use no scripts at all; /docs (Swagger UI) is left without a CSP so it can load.
+_CSP = "default-src 'self'; script-src 'none'; frame-ancestors 'none'; form-action 'self'"
+
+
+def create_app(
+    settings: Settings | None = None,
+    client_factory: ClientFactory | None = None,
+    *,
+    client: Client | None = None,
+    api_settings: ApiSettings | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """The web app. The Temporal client is ``client`` if given, else made on startup.
+
+    ``clock`` is the app's idea of now (worklist snoozes, "due within"); tests pass the
+    time-skipping server's clock so it agrees with the workflows.
+    """
+    settings = settings or Settings()
+    api_settings = api_settings or ApiSettings()
+    factory = client_factory or connect
+    ctx = AppContext(
+        settings=settings,
+        api=api_settings,
+        engine=get_engine(settings.resolved_database_url),
+        clock=clock or wall_clock,
+        client=client,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if ctx.client is None:
+            ctx.client = await factory(settings)
+        yield
+
+    app = FastAPI(
+        title="SIRT Pathway",
+        version="1.0.0",
+        summary="Coordinator API for SIRT of neuroendocrine liver metastases (NICE HTG720).",
+        description=(
+            "Authenticate with `Authorization: Bearer <token>` (tokens from `sirt users token`). "
+            "Lists omit names and NHS numbers for roles without `patient:identity`. "
+            "Validation errors and refused steps return 422 with `detail[].loc` naming the field."
+        ),
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    secret = load_or_create_secret(api_settings.session_secret, settings.data_dir / "session.key")
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        session_cookie="sirt_session",
+        max_age=api_settings.session_max_age_s,
+        same_site="lax",
+        https_only=api_settings.cookie_secure,
+    )
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.update(_SECURITY_HEADERS)
+        if not request.url.path.startswith("/docs"):
+            response.headers.setdefault("Content-Security-Policy", _CSP)
+        return response
+
+    for prefix, router in ROUTERS:
+        app.include_router(router, prefix=prefix)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    _add_error_handlers(app)
+    return app
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotAuthenticated)
+    async def not_authenticated(request: Request, _exc: NotAuthenticated) -> Response:
+        if _is_api(request):
+            return JSONResponse(
+                {"detail": "Not authenticated"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": exc.reason}, status_code=403)
+        principal = await _principal(request)
+        return render(
+            request,
+            "error.html",
+            principal,
+            status_code=403,
+            title="Not allowed",
+            message=exc.reason,
+        )
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        principal = await _principal(request)
+        message = exc.detail if isinstance(exc.detail, str) else "The request was not valid."
+        return render(
+            request, "error.html", principal, status_code=exc.status, title="Sorry", message=message
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        detail = normalise_errors(exc.errors())
+        principal: Principal | None = getattr(request.state, "principal", None)
+        action: str | None = getattr(request.state, "action", None)
+        if principal is not None and action is not None and request.method != "GET":
+            ctx: AppContext = request.app.state.ctx
+            pathway_id = request.path_params.get("pathway_id")
+            await run_in_threadpool(
+                lambda: audit.record(
+                    ctx.engine,
+                    principal,
+                    action,
+                    Outcome.INVALID,
+                    pathway_id=pathway_id if is_pathway_id(pathway_id) else None,
+                    detail=audit_fields(detail),
+                )
+            )
+        if _is_api(request):
+            return JSONResponse({"detail": detail}, status_code=422)
+        # A page URL with a malformed id: nothing by that name.
+        return render(
+            request,
+            "error.html",
+            principal,
+            status_code=404,
+            title="Not found",
+            message="There is no such page.",
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_api(request) or request.url.path.startswith(("/docs", "/static")):
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
+        principal = await _principal(request)
+        return render(
+            request,
+            "error.html",
+            principal,
+            status_code=exc.status_code,
+            title="Not found" if exc.status_code == 404 else "Sorry",
+            message=str(exc.detail),
+        )
+
+
+async def _principal(request: Request) -> Principal | None:
+    """The caller, for the header of an error page (None if not signed in)."""
+    try:
+        ctx: AppContext = request.app.state.ctx
+        return await current_principal(request, ctx, None)
+    except Exception:  # an error page must render even if this fails
+        return None
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to its host process (`sirt dev`)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # The host cancels serve_app on Ctrl-C; uvicorn must not take the handlers over.
+        yield
+
+
+async def serve_app(app: FastAPI, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve ``app`` until cancelled; cancelling shuts it down gracefully first.
+
+    Raises OSError at once if the port is taken (uvicorn would sys.exit inside the loop).
+    """
+    if port_is_open(host, port):
+        raise OSError(f"port {port} on {host} is already in use: the web app cannot listen there")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    server = _Server(config)
+    task = asyncio.ensure_future(server.serve())
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        await task
+        raise
+
+
+async def serve(
+    settings: Settings,
+    client: Client,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    api_settings: ApiSettings | None = None,
+) -> None:
+    """Run the web app with an existing Temporal client, next to the worker, until cancelled."""
+    await serve_app(create_app(settings, client=client, api_settings=api_settings), host, port)

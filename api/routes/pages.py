@@ -1,0 +1,377 @@
+"""Server-rendered pages: worklist, pathway list, timeline, referral and step forms.
+
+They call the same functions as the JSON API, so authorisation, validation and audit are the
+same whichever way a step arrives.
+"""
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from api import service
+from api.accounts import Principal
+from api.deps import CtxDep, identity_visible, require
+from api.forms import FormField, errors_by_field, fields_for, form_values, parse_form
+from api.permissions import allowed, step_action
+from api.queries import TASK_STEP
+from api.routes import pathways as pathway_api
+from api.routes import worklist as worklist_api
+from api.routes.pathways import PathwayId
+from api.schemas import PathwayDetail, SnoozeRequest
+from api.service import ApiError, validation_detail
+from api.templating import flash, render
+from core.pathways import STEPS
+from models.referral import Referral
+from models.vocab import Role, Stage
+
+router = APIRouter(include_in_schema=False)
+
+STEP_TITLES: dict[str, str] = {
+    "triage": "Triage the referral",
+    "mdt-decision": "MDT selection decision",
+    "schedule-workup": "Book the work-up angiography",
+    "workup": "Record the work-up angiography",
+    "dosimetry-plan": "Dosimetry plan and physicist sign-off",
+    "schedule-treatment": "Book the SIRT treatment",
+    "treatment": "Record the SIRT treatment",
+    "amend-treatment-date": "Amend the treatment date",
+    "follow-up-visit": "Record a follow-up visit",
+    "event": "Record an unscheduled event",
+    "close-task": "Close a chase task",
+    "ltfu-review": "Lost-to-follow-up review",
+    "reild-review": "REILD review",
+    "pause-clock": "Pause a waiting-time clock",
+    "resume-clock": "Resume a waiting-time clock",
+}
+
+
+def step_title(step: str) -> str:
+    """A step's heading; a step added later still gets a readable one."""
+    return STEP_TITLES.get(step) or step.replace("-", " ").capitalize()
+
+
+# Dates that are usually today when the form is filled in.
+_TODAY_FIELDS = {"meeting_date", "performed_on", "visit_date", "occurred_on", "signed_on"}
+_FORM_FIELDS: dict[str, list[FormField]] = {
+    step: fields_for(model) for step, (_, model) in STEPS.items()
+}
+_REFERRAL_FIELDS = fields_for(Referral)
+
+
+@router.get("/")
+async def home(who: Annotated[Principal, Depends(require("pathway:list"))]) -> Response:
+    """The worklist for roles that have one, else the pathway list."""
+    target = "/worklist" if allowed(who.role, "worklist:view") else "/pathways"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/worklist")
+async def worklist_page(
+    request: Request, ctx: CtxDep, who: Annotated[Principal, Depends(require("worklist:view"))]
+) -> Response:
+    """My tasks; for coordinators also what is waiting on others."""
+    mine = await worklist_api.my_worklist(ctx, who)
+    team = None
+    if allowed(who.role, "worklist:team"):
+        everyone = await worklist_api.team_worklist(ctx, who)
+        team = [t for t in everyone.items if t.role != who.role]
+    return render(
+        request,
+        "worklist.html",
+        who,
+        title="My worklist",
+        active="worklist",
+        items=mine.items,
+        team=team,
+    )
+
+
+@router.post("/tasks/{pathway_id}/{task_id}/snooze")
+async def snooze_page(
+    request: Request,
+    pathway_id: PathwayId,
+    task_id: str,
+    ctx: CtxDep,
+    who: Annotated[Principal, Depends(require("task:snooze"))],
+) -> Response:
+    """Snooze from the worklist, then back to it."""
+    form = await request.form()
+    try:
+        days = SnoozeRequest(days=int(str(form.get("days", "1"))))
+        result = await worklist_api.snooze_task(pathway_id, task_id, days, ctx, who)
+        flash(request, f"Snoozed until {result.snoozed_until:%d %b %Y %H:%M}.")
+    except (ValueError, ApiError):
+        flash(request, "That task could not be snoozed.")
+    return RedirectResponse("/worklist", status_code=303)
+
+
+@router.get("/pathways")
+async def pathways_page(
+    request: Request, ctx: CtxDep, who: Annotated[Principal, Depends(require("pathway:list"))]
+) -> Response:
+    """Pathways with filters; blank filters mean "any"."""
+    q = request.query_params
+    errors: list[str] = []
+    stage = _parse(q.get("stage"), Stage, "stage", errors)
+    role = _parse(q.get("role"), Role, "waiting on", errors)
+    overdue = {"true": True, "false": False}.get(q.get("overdue", ""))
+    due = _parse(q.get("due_within_days"), int, "due within", errors)
+    if due is not None and not 0 <= due <= 3650:
+        errors.append("due within: between 0 and 3650 days")
+        due = None
+    offset = max(_parse(q.get("offset"), int, "offset", errors) or 0, 0)
+    page = await pathway_api.list_pathways(
+        ctx, who, stage=stage, overdue=overdue, due_within_days=due, role=role, offset=offset
+    )
+    filters = {k: v for k, v in q.items() if k != "offset" and v}
+
+    def link(new_offset: int) -> str:
+        return "/pathways?" + urlencode({**filters, "offset": new_offset})
+
+    return render(
+        request,
+        "pathways.html",
+        who,
+        title="Pathways",
+        active="pathways",
+        page=page,
+        filters=filters,
+        errors=errors,
+        stages=list(Stage),
+        roles=[r for r in Role if r in _TASK_ROLES],
+        prev_url=link(max(offset - page.limit, 0)) if offset > 0 else None,
+        next_url=link(offset + page.limit) if offset + page.limit < page.total else None,
+    )
+
+
+_TASK_ROLES = {
+    Role.COORDINATOR,
+    Role.MDT_CLINICIAN,
+    Role.INTERVENTIONAL_RADIOLOGIST,
+    Role.PHYSICIST,
+}
+
+
+def _parse(raw: str | None, kind: Callable[[str], Any], name: str, errors: list[str]) -> Any:
+    if not raw:
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        errors.append(f"{name}: {raw!r} is not a valid choice")
+        return None
+
+
+@router.get("/pathways/new")
+async def refer_form(
+    request: Request, who: Annotated[Principal, Depends(require("pathway:refer"))]
+) -> Response:
+    """The referral form."""
+    return _refer_page(request, who, values={}, errors={}, general=[], submitted=False)
+
+
+@router.post("/pathways/new")
+async def refer_submit(
+    request: Request, ctx: CtxDep, who: Annotated[Principal, Depends(require("pathway:refer"))]
+) -> Response:
+    """Validate the referral; start the pathway and show its timeline."""
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    payload, errors = parse_form(_REFERRAL_FIELDS, form)
+    general: list[str] = []
+    if not errors:
+        try:
+            referral = Referral.model_validate(payload)
+        except ValidationError as exc:
+            errors, general = errors_by_field(_REFERRAL_FIELDS, validation_detail(exc))
+        else:
+            try:
+                accepted = await service.refer(ctx, who, referral, "form")
+            except ApiError as exc:
+                general = [str(exc.detail)]
+            else:
+                flash(request, "Referral received: the pathway has started.")
+                return RedirectResponse(f"/pathways/{accepted.pathway_id}", status_code=303)
+    values = form_values(form)
+    return _refer_page(request, who, values=values, errors=errors, general=general, submitted=True)
+
+
+def _refer_page(
+    request: Request,
+    who: Principal,
+    *,
+    values: dict[str, str],
+    errors: dict[str, str],
+    general: list[str],
+    submitted: bool,
+) -> Response:
+    return render(
+        request,
+        "step_form.html",
+        who,
+        status_code=422 if errors or general else 200,
+        title="Refer a patient",
+        active="refer",
+        intro="A complete referral goes straight to MDT review; missing items open a triage task.",
+        pathway=None,
+        fields=_REFERRAL_FIELDS,
+        values=values,
+        errors=errors,
+        general=general,
+        submitted=submitted,
+        action="/pathways/new",
+        submit_label="Refer",
+    )
+
+
+@router.get("/pathways/{pathway_id}")
+async def pathway_page(
+    request: Request,
+    pathway_id: PathwayId,
+    ctx: CtxDep,
+    who: Annotated[Principal, Depends(require("pathway:view"))],
+) -> Response:
+    """A pathway's timeline."""
+    detail = await pathway_api.get_pathway(pathway_id, ctx, who)
+    return render(
+        request,
+        "pathway.html",
+        who,
+        title=_title(detail),
+        active="pathways",
+        p=detail,
+        actions=_actions(detail, who),
+    )
+
+
+def _title(detail: PathwayDetail) -> str:
+    # The page title shows in browser history and tab lists: never the patient's name.
+    return f"Pathway {detail.id[:16]}"
+
+
+def _actions(detail: PathwayDetail, who: Principal) -> list[dict[str, str]]:
+    """Links to the steps this user can record now: open tasks first, then events."""
+    base = f"/pathways/{detail.id}/steps"
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for t in detail.tasks:
+        step = _task_step(t.kind)
+        if t.state == "open" and step and allowed(who.role, step_action(step)):
+            out.append({"url": f"{base}/{step}?task_id={t.id}", "label": t.title})
+            seen.add(step)
+    if detail.stage.is_terminal:
+        return out
+    extra = ["event"]
+    if detail.stage == Stage.FOLLOW_UP:
+        extra += ["amend-treatment-date", "mdt-decision"]
+    for step in extra:
+        if step not in seen and allowed(who.role, step_action(step)):
+            out.append({"url": f"{base}/{step}", "label": step_title(step)})
+    return out
+
+
+def _task_step(kind: str) -> str | None:
+    return TASK_STEP.get(kind)
+
+
+StepPage = Callable[..., Coroutine[Any, Any, Response]]
+
+
+def _step_pages(step: str) -> tuple[StepPage, StepPage]:
+    """The GET (form) and POST (submit) handlers of one step's page."""
+    fields = _FORM_FIELDS[step]
+    names = {f.name for f in fields}
+
+    async def show(
+        request: Request,
+        pathway_id: PathwayId,
+        ctx: CtxDep,
+        who: Annotated[Principal, Depends(require(step_action(step)))],
+    ) -> Response:
+        detail = await pathway_api.get_pathway(pathway_id, ctx, who)
+        today = (await ctx.clock()).date().isoformat()
+        values = {n: today for n in names & _TODAY_FIELDS}
+        task_id = request.query_params.get("task_id")
+        if task_id:
+            values.update(_prefill(detail, task_id, names))
+        return _step_page(request, who, step, detail, values, {}, [], submitted=False)
+
+    async def submit(
+        request: Request,
+        pathway_id: PathwayId,
+        ctx: CtxDep,
+        who: Annotated[Principal, Depends(require(step_action(step)))],
+    ) -> Response:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        payload, errors = parse_form(fields, form)
+        general: list[str] = []
+        if not errors:
+            try:
+                await service.submit(ctx, who, pathway_id, step, payload)
+            except ApiError as exc:
+                if isinstance(exc.detail, list):
+                    errors, general = errors_by_field(fields, exc.detail)
+                else:
+                    general = [exc.detail]
+            else:
+                flash(request, f"Recorded: {step_title(step)}.")
+                return RedirectResponse(f"/pathways/{pathway_id}", status_code=303)
+        detail = await pathway_api.get_pathway(pathway_id, ctx, who)
+        return _step_page(
+            request, who, step, detail, form_values(form), errors, general, submitted=True
+        )
+
+    return show, submit
+
+
+def _prefill(detail: PathwayDetail, task_id: str, names: set[str]) -> dict[str, str]:
+    """Values the task already determines (which task, which visit)."""
+    values: dict[str, str] = {}
+    task = next((t for t in detail.tasks if t.id == task_id), None)
+    if task is None:
+        return values
+    if "task_id" in names:
+        values["task_id"] = task.id
+    visit = next((v for v in detail.visits if v.id == task.visit_id), None)
+    if visit is not None and "visit_code" in names:
+        values["visit_code"] = visit.code
+    return values
+
+
+def _step_page(
+    request: Request,
+    who: Principal,
+    step: str,
+    detail: PathwayDetail,
+    values: dict[str, str],
+    errors: dict[str, str],
+    general: list[str],
+    *,
+    submitted: bool,
+) -> Response:
+    return render(
+        request,
+        "step_form.html",
+        who,
+        status_code=422 if errors or general else 200,
+        title=step_title(step),
+        active="pathways",
+        pathway=detail if identity_visible(who) else detail.model_copy(update={"patient": None}),
+        fields=_FORM_FIELDS[step],
+        values=values,
+        errors=errors,
+        general=general,
+        submitted=submitted,
+        action=f"/pathways/{detail.id}/steps/{step}",
+        submit_label="Save",
+        intro=None,
+    )
+
+
+for _step in STEPS:
+    _show, _submit = _step_pages(_step)
+    router.add_api_route(f"/pathways/{{pathway_id}}/steps/{_step}", _show, methods=["GET"])
+    router.add_api_route(f"/pathways/{{pathway_id}}/steps/{_step}", _submit, methods=["POST"])

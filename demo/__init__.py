@@ -1,0 +1,1 @@
+"""Synthetic cohorts for demonstrations and tests."""

@@ -1,0 +1,1 @@
+"""Read-model reports: the ops dashboard, Prometheus metrics and the NICE audit."""
