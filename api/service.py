@@ -7,10 +7,9 @@ import asyncio
 import re
 import time
 from collections.abc import Mapping, Sequence
-from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
@@ -21,8 +20,7 @@ from api.accounts import Principal
 from api.audit import Outcome
 from api.context import AppContext
 from api.schemas import ReferralAccepted, StepResult
-from core.calendar import FIRST_YEAR, LAST_YEAR
-from core.pathways import STEPS, centre_pathway_config, parse_step, start_pathway, submit_step
+from core.pathways import STEPS, centre_pathway_config, start_pathway, submit_step
 from models.referral import Referral
 from models.vocab import Stage
 
@@ -30,7 +28,6 @@ from models.vocab import Stage
 _FIELD_MESSAGE = re.compile(r"^(?P<field>[a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): (?P<msg>.+)$", re.S)
 
 ErrorDetail = list[dict[str, Any]]
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class ApiError(Exception):
@@ -66,53 +63,6 @@ def normalise_errors(
 def validation_detail(exc: ValidationError, prefix: tuple[str, ...] = ("body",)) -> ErrorDetail:
     """A pydantic ValidationError as detail under ``prefix``."""
     return normalise_errors(exc.errors(), prefix)
-
-
-def control_characters(value: Any, loc: tuple[str | int, ...] = ("body",)) -> ErrorDetail:
-    """Text holding NUL or other control characters (tab and newline aside), as detail.
-
-    PostgreSQL cannot store NUL in text, so such a value would stall the pathway's projection;
-    nobody types them, so they are refused at the edge.
-    """
-    if isinstance(value, str):
-        if _CONTROL.search(value):
-            return [{"loc": list(loc), "msg": "contains control characters", "type": "string_type"}]
-        return []
-    if isinstance(value, Mapping):
-        items: Any = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return []
-    found: ErrorDetail = []
-    for key, item in items:
-        found += control_characters(item, (*loc, key))
-    return found
-
-
-def dates_out_of_range(value: Any, loc: tuple[str | int, ...] = ("body",)) -> ErrorDetail:
-    """Dates in a step outside the working calendar's years, as detail.
-
-    The workflow counts working days with a calendar that only knows FIRST_YEAR-LAST_YEAR; a
-    mistyped year (3785 for 2026) must be refused here, naming the field, not reach it.
-    """
-    if isinstance(value, date):
-        if FIRST_YEAR <= value.year <= LAST_YEAR:
-            return []
-        msg = f"{value} is outside the years {FIRST_YEAR}-{LAST_YEAR}"
-        return [{"loc": list(loc), "msg": msg, "type": "date_out_of_range"}]
-    if isinstance(value, BaseModel):
-        items: Any = ((name, getattr(value, name)) for name in type(value).model_fields)
-    elif isinstance(value, Mapping):
-        items = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return []
-    found: ErrorDetail = []
-    for key, item in items:
-        found += dates_out_of_range(item, (*loc, key))
-    return found
 
 
 def refusal_detail(exc: WorkflowUpdateFailedError) -> ErrorDetail:
@@ -159,10 +109,6 @@ async def refer(
     ctx: AppContext, who: Principal, referral: Referral, source: str
 ) -> ReferralAccepted:
     """Start a pathway for a referral and wait briefly for its first read-model row."""
-    bad = control_characters(referral.model_dump(mode="json"))
-    if bad:
-        await _audit(ctx, who, "pathway:refer", Outcome.INVALID, detail=audit_fields(bad))
-        raise ApiError(422, bad)
     try:
         handle = await start_pathway(
             ctx.temporal(),
@@ -202,16 +148,7 @@ async def submit(
     if not await run_in_threadpool(queries.pathway_exists, ctx.engine, pathway_id):
         await _audit(ctx, who, action, Outcome.NOT_FOUND, pathway_id)
         raise ApiError(404, "no such pathway")
-    bad = control_characters(payload)
-    if bad:
-        await _audit(ctx, who, action, Outcome.INVALID, pathway_id, audit_fields(bad))
-        raise ApiError(422, bad)
     try:
-        _, model = parse_step(step, payload)
-        bad = dates_out_of_range(model)
-        if bad:
-            await _audit(ctx, who, action, Outcome.INVALID, pathway_id, audit_fields(bad))
-            raise ApiError(422, bad)
         state = await asyncio.wait_for(
             submit_step(ctx.temporal(), pathway_id, step, payload), ctx.api.step_timeout_s
         )

@@ -127,6 +127,9 @@ class PathwayConfig(BaseModel):
         description="Follow-up continues-as-new past this many events, or when Temporal says.",
     )
     clinical: ClinicalConfig = Field(default_factory=ClinicalConfig)
+    max_booking_ahead_days: int = Field(
+        default=730, ge=1, description="How far ahead a procedure may be booked."
+    )
     allow_dosimetry_override: bool = Field(
         default=False,
         description="Whether a physicist may sign off a plan over a dose limit with a reason.",

@@ -3,9 +3,10 @@
 from datetime import date
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from clinical.nhs_number import normalise_nhs_number
+from models.plausible import Plausible
 
 
 class PrimarySite(StrEnum):
@@ -30,7 +31,7 @@ class PriorTherapyKind(StrEnum):
     ANTIANGIOGENIC = "antiangiogenic"
 
 
-class PatientIdentity(BaseModel):
+class PatientIdentity(Plausible):
     """The only identifying data: kept in encrypted payloads and the patient table."""
 
     model_config = ConfigDict(extra="forbid")
@@ -46,7 +47,7 @@ class PatientIdentity(BaseModel):
         return normalise_nhs_number(value)
 
 
-class PriorTherapy(BaseModel):
+class PriorTherapy(Plausible):
     """One earlier treatment; for PRRT the last cycle's date."""
 
     model_config = ConfigDict(extra="forbid")
@@ -56,7 +57,7 @@ class PriorTherapy(BaseModel):
     cycles: int | None = Field(default=None, ge=1)
 
 
-class Referral(BaseModel):
+class Referral(Plausible):
     """What a referrer sends. Clinical items may be missing; triage asks for them."""
 
     model_config = ConfigDict(extra="forbid")

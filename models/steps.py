@@ -8,15 +8,16 @@ from datetime import date
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from clinical.enums import ClockKind, Device, DosimetryMethod
 from clinical.errors import ClinicalRuleError
 from clinical.liver_toxicity import BraatInputs, PrsSymptoms
 from clinical.recist import TargetLesion, validate_target_lesions
+from models.plausible import Plausible
 
 
-class _Step(BaseModel):
+class _Step(Plausible):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -307,7 +307,7 @@ class PatientPathwayWorkflow:
     @schedule_workup.validator
     def _validate_schedule_workup(self, d: ScheduleProcedure) -> None:
         self._require_stage(Stage.WORKUP)
-        self._not_in_past("scheduled_on", d.scheduled_on)
+        self._bookable("scheduled_on", d.scheduled_on)
 
     @workflow.update
     async def record_workup(self, d: WorkupResult) -> PathwayState:
@@ -387,7 +387,7 @@ class PatientPathwayWorkflow:
     @schedule_treatment.validator
     def _validate_schedule_treatment(self, d: ScheduleProcedure) -> None:
         self._require_stage(Stage.TREATMENT_SCHEDULED)
-        self._not_in_past("scheduled_on", d.scheduled_on)
+        self._bookable("scheduled_on", d.scheduled_on)
 
     @workflow.update
     async def record_treatment(self, d: TreatmentRecord) -> PathwayState:
@@ -629,9 +629,12 @@ class PatientPathwayWorkflow:
         if value > self._today():
             raise _refuse(f"{field}: {value} is in the future")
 
-    def _not_in_past(self, field: str, value: date) -> None:
+    def _bookable(self, field: str, value: date) -> None:
         if value < self._today():
             raise _refuse(f"{field}: {value} is in the past")
+        limit = self._config.max_booking_ahead_days
+        if value > self._today() + timedelta(days=limit):
+            raise _refuse(f"{field}: {value} is more than {limit} days ahead")
 
     def _not_before_workup(self, field: str, value: date) -> None:
         workup_on = self._state.workup_on

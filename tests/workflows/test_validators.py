@@ -49,6 +49,9 @@ async def test_a_work_up_cannot_be_booked_in_the_past_or_recorded_unbooked(pathw
     assert message == f"scheduled_on: {yesterday} is in the past"
     message = await refused(j, "workup", payloads.workup(await j.today()))
     assert message == "scheduled_on: book the work-up before recording it"
+    too_far = await j.today() + timedelta(days=731)
+    message = await refused(j, "schedule-workup", {"scheduled_on": too_far.isoformat()})
+    assert message == f"scheduled_on: {too_far} is more than 730 days ahead"
 
 
 async def test_a_plan_may_only_use_the_work_up_injection_positions(pathways) -> None:
@@ -104,6 +107,12 @@ async def test_nothing_can_be_recorded_on_an_ended_pathway(pathways) -> None:
         ("triage", {"complete": False}, "missing_items"),
         ("event", {"kind": "death", "occurred_on": "2026-01-01"}, "cause_of_death"),
         ("treatment", {**payloads.treatment(payloads.date(2026, 1, 1)), "extent": "x"}, "extent"),
+        ("schedule-workup", {"scheduled_on": "3785-03-07"}, "scheduled_on: 3785-03-07 is outside"),
+        (
+            "event",
+            {"kind": "withdrawal", "occurred_on": "2026-01-01", "reason": "a\x00b"},
+            "reason: contains a control character",
+        ),
     ],
 )
 def test_payloads_are_checked_at_the_edge_with_the_field_named(
