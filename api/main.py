@@ -24,7 +24,7 @@ from api.audit import Outcome
 from api.context import AppContext, Clock, wall_clock
 from api.deps import Forbidden, NotAuthenticated, current_principal, is_pathway_id
 from api.routes import audit as audit_routes
-from api.routes import auth, pages, pathways, stats, worklist
+from api.routes import auth, ops, pages, pathways, stats, worklist
 from api.service import ApiError, audit_fields, normalise_errors
 from api.settings import ApiSettings, load_or_create_secret
 from api.templating import render
@@ -44,6 +44,8 @@ ROUTERS: tuple[tuple[str, APIRouter], ...] = (
     (API_PREFIX, worklist.router),
     (API_PREFIX, stats.router),
     (API_PREFIX, audit_routes.router),
+    (API_PREFIX, ops.router),
+    ("", ops.metrics_router),
     ("", auth.router),
     ("", pages.router),
 )

@@ -76,6 +76,13 @@ MATRIX: Mapping[str, frozenset[Role]] = {
     "worklist:team": frozenset({C, ADMIN}),
     "task:snooze": frozenset({C}) | CLINICAL,
     "audit:view": frozenset({ADMIN}),
+    "ops:dashboard": frozenset({OPS, ADMIN}),
+    "ops:metrics": frozenset({OPS, ADMIN}),
+    "report:audit": frozenset({OPS, ADMIN, MDT}),
+    "registry:export": frozenset({ADMIN}),
+    "calendar:view": frozenset({C}) | CLINICAL,
+    "task:ack": frozenset({C}) | CLINICAL,
+    "notifications:admin": frozenset({ADMIN}),
     **{step_action(step): roles for step, roles in _STEP_ROLES.items()},
 }
 
@@ -90,6 +97,13 @@ DESCRIPTIONS: Mapping[str, str] = {
     "worklist:team": "Every open task, whoever it waits for",
     "task:snooze": "Snooze a task on my own worklist",
     "audit:view": "Read the audit trail",
+    "ops:dashboard": "The ops dashboard: stages, flow, overdue tasks, waiting times, reminders",
+    "ops:metrics": "Scrape Prometheus metrics",
+    "report:audit": "The NICE audit report (aggregate, pseudonymous)",
+    "registry:export": "Export pseudonymised registry records (CSV, JSON)",
+    "calendar:view": "iCalendar feed of upcoming procedures and visits for a role",
+    "task:ack": "Acknowledge an overdue task (stops its escalation)",
+    "notifications:admin": "Retry dead-lettered notifications",
     **{step_action(step): text for step, text in _STEP_TEXT.items()},
 }
 

@@ -1,0 +1,58 @@
+"""Ops and audit views: figures for the service, and never a patient's name or NHS number."""
+
+from models.vocab import Role, Stage
+from tests import payloads
+from tests.api.conftest import Api
+
+NAMES = (payloads.PATIENT["family_name"], payloads.PATIENT["given_name"], "9434765919")
+
+
+def no_identity(text: str) -> bool:
+    return not any(name in text.replace(" ", "") for name in NAMES)
+
+
+async def test_the_ops_dashboard_counts_pathways_without_identifying_anyone(api: Api) -> None:
+    await api.refer()
+    r = await api.get(Role.OPS, "/ops/dashboard")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    stages = {s["stage"]: s["pathways"] for s in body["dashboard"]["by_stage"]}
+    assert stages[Stage.MDT_REVIEW] >= 1
+    assert body["dead_letters"] == 0
+    assert no_identity(r.text)
+    assert (await api.get(Role.COORDINATOR, "/ops/dashboard")).status_code == 403
+
+
+async def test_prometheus_metrics_need_an_ops_token(api: Api) -> None:
+    await api.refer()
+    r = await api.http.get("/metrics", headers=api.auth(Role.OPS))
+    assert r.status_code == 200
+    assert 'sirt_pathways{stage="MDT_REVIEW"}' in r.text
+    # Without a token the browser is sent to sign in; no figures leak either way.
+    assert (await api.http.get("/metrics")).status_code in (401, 303)
+
+
+async def test_the_audit_report_and_registry_export_are_pseudonymous(api: Api) -> None:
+    await api.refer()
+    report = await api.get(Role.OPS, "/audit-report")
+    assert report.status_code == 200 and "<html" in report.text.lower()
+    assert no_identity(report.text)
+    csv = await api.get(Role.ADMIN, "/registry/export.csv")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert no_identity(csv.text)
+    assert (await api.get(Role.OPS, "/registry/export.csv")).status_code == 403
+
+
+async def test_acknowledging_an_overdue_task_is_recorded_once(api: Api) -> None:
+    pid = await api.refer()
+    r = await api.post(Role.MDT_CLINICIAN, f"/pathways/{pid}/tasks/mdt_decision-1/ack", {})
+    assert r.status_code == 200, r.text
+    assert r.json()["acknowledged_by"] == "mdt"
+    r = await api.post(Role.MDT_CLINICIAN, f"/pathways/{pid}/tasks/no-such-task/ack", {})
+    assert r.status_code == 409
+
+
+async def test_a_coordinators_calendar_feed_is_icalendar(api: Api) -> None:
+    r = await api.get(Role.COORDINATOR, "/calendars/coordinator.ics")
+    assert r.status_code == 200 and r.text.startswith("BEGIN:VCALENDAR")
+    assert (await api.get(Role.COORDINATOR, "/calendars/nobody.ics")).status_code == 404
