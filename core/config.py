@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     temporal_address: str = Field(default="127.0.0.1:7233", description="Temporal frontend.")
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233
+    temporal_ui_base: str | None = Field(
+        default=None, description="Temporal Web UI address on a cluster, for dashboard links."
+    )
     task_queue: str = "sirt-pathway"
     web_port: int = Field(default=8000, description="Port of the web app under `sirt dev`.")
     centre: str = Field(default="DEMO", description="Centre code stamped on new pathways.")
@@ -39,6 +42,11 @@ class Settings(BaseSettings):
     encryption_key_file: Path | None = Field(
         default=None, description="Key file; defaults to data_dir/payload.key (mode 0600)."
     )
+
+    @property
+    def temporal_ui_url(self) -> str:
+        """The Temporal Web UI (SIRT_TEMPORAL_UI_BASE on a cluster, else the dev server's)."""
+        return self.temporal_ui_base or f"http://127.0.0.1:{self.temporal_ui_port}"
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,15 +1,25 @@
 """Service-level views: the ops dashboard, Prometheus metrics, the NICE audit report, the
 registry export, iCalendar feeds and notification administration. All pseudonymous."""
 
+from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from api.accounts import Principal
+from api.context import AppContext
 from api.deps import CtxDep, require
+from core.config import Settings
+from models.vocab import Stage
 from notifications.ack import AckError, acknowledge
 from notifications.ics import ics_feed
 from notifications.store import count_dead_letters, delivery_counts, retry_dead_letters
@@ -23,12 +33,85 @@ router = APIRouter(tags=["ops"])
 metrics_router = APIRouter(tags=["ops"])
 
 
+class TemporalHealth(BaseModel):
+    """Is anyone polling the pathway task queue? (From the Temporal service itself.)"""
+
+    task_queue: str
+    workflow_pollers: int
+    activity_pollers: int
+    last_poll_at: datetime | None
+    error: str | None = None
+
+
 class ServiceOverview(BaseModel):
-    """The ops dashboard with notification delivery health."""
+    """The ops dashboard with notification delivery and engine health."""
 
     dashboard: OpsDashboard
     deliveries: dict[str, int] = Field(description="Delivery attempts by state.")
     dead_letters: int
+    temporal: TemporalHealth
+    temporal_ui_by_stage: dict[str, str] = Field(
+        description="Temporal Web UI lists filtered by stage (search attribute PathwayStage)."
+    )
+
+
+async def temporal_health(client: Client, namespace: str, queue: str) -> TemporalHealth:
+    """Pollers on the pathway task queue; an unreachable server is reported, not raised."""
+    counts: dict[int, int] = {}
+    last: datetime | None = None
+    try:
+        for kind in (
+            TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        ):
+            described = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=namespace,
+                    task_queue=TaskQueue(name=queue),
+                    task_queue_type=kind,
+                )
+            )
+            counts[kind] = len(described.pollers)
+            for poller in described.pollers:
+                seen = poller.last_access_time.ToDatetime(tzinfo=UTC)
+                last = max(last, seen) if last else seen
+    except RPCError as exc:
+        return TemporalHealth(
+            task_queue=queue, workflow_pollers=0, activity_pollers=0, last_poll_at=None,
+            error=exc.message,
+        )  # fmt: skip
+    return TemporalHealth(
+        task_queue=queue,
+        workflow_pollers=counts[TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW],
+        activity_pollers=counts[TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY],
+        last_poll_at=last,
+    )
+
+
+def ui_links(settings: Settings) -> dict[str, str]:
+    """Links into the Temporal Web UI, one per stage."""
+    base = f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows"
+    return {stage: base + "?query=" + quote(f"PathwayStage='{stage}'") for stage in Stage}
+
+
+async def service_overview(ctx: AppContext) -> ServiceOverview:
+    """Everything the ops dashboard shows, for the JSON API and the page."""
+    today = (await ctx.clock()).date()
+
+    def from_read_model() -> tuple[OpsDashboard, dict[str, int], int]:
+        engine = ctx.engine
+        return ops_dashboard(engine, today), delivery_counts(engine), count_dead_letters(engine)
+
+    dashboard, deliveries, dead = await run_in_threadpool(from_read_model)
+    return ServiceOverview(
+        dashboard=dashboard,
+        deliveries=deliveries,
+        dead_letters=dead,
+        temporal=await temporal_health(
+            ctx.temporal(), ctx.settings.temporal_namespace, ctx.settings.task_queue
+        ),
+        temporal_ui_by_stage=ui_links(ctx.settings),
+    )
 
 
 class AckRequest(BaseModel):
@@ -46,18 +129,8 @@ def _download(body: str, media_type: str, filename: str) -> Response:
 async def dashboard(
     ctx: CtxDep, _who: Annotated[Principal, Depends(require("ops:dashboard"))]
 ) -> ServiceOverview:
-    """Pathways by stage, flow per week, overdue tasks, waiting times, reminders."""
-
-    today = (await ctx.clock()).date()
-
-    def build() -> ServiceOverview:
-        return ServiceOverview(
-            dashboard=ops_dashboard(ctx.engine, today),
-            deliveries=delivery_counts(ctx.engine),
-            dead_letters=count_dead_letters(ctx.engine),
-        )
-
-    return await run_in_threadpool(build)
+    """Pathways by stage, flow per week, overdue tasks, waiting times, reminders, engine."""
+    return await service_overview(ctx)
 
 
 @router.get("/audit-report", response_class=HTMLResponse)

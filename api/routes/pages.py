@@ -18,6 +18,7 @@ from api.deps import CtxDep, identity_visible, require
 from api.forms import FormField, errors_by_field, fields_for, form_values, parse_form
 from api.permissions import allowed, step_action
 from api.queries import TASK_STEP
+from api.routes import ops as ops_routes
 from api.routes import pathways as pathway_api
 from api.routes import worklist as worklist_api
 from api.routes.pathways import PathwayId
@@ -107,6 +108,15 @@ async def snooze_page(
     except (ValueError, ApiError):
         flash(request, "That task could not be snoozed.")
     return RedirectResponse("/worklist", status_code=303)
+
+
+@router.get("/ops")
+async def ops_page(
+    request: Request, ctx: CtxDep, who: Annotated[Principal, Depends(require("ops:dashboard"))]
+) -> Response:
+    """The service dashboard for operations staff: counts, waiting times, engine health."""
+    overview = await ops_routes.service_overview(ctx)
+    return render(request, "ops.html", who, title="Service dashboard", active="ops", o=overview)
 
 
 @router.get("/pathways")

@@ -56,3 +56,17 @@ async def test_a_coordinators_calendar_feed_is_icalendar(api: Api) -> None:
     r = await api.get(Role.COORDINATOR, "/calendars/coordinator.ics")
     assert r.status_code == 200 and r.text.startswith("BEGIN:VCALENDAR")
     assert (await api.get(Role.COORDINATOR, "/calendars/nobody.ics")).status_code == 404
+
+
+async def test_the_service_dashboard_page_shows_the_engine_and_stages_to_ops(api: Api) -> None:
+    await api.refer()
+    ops = await api.get(Role.OPS, "/ops/dashboard")
+    # The time-skipping server cannot describe task queues: reported, not a failure. (The
+    # end-to-end CLI test checks the pollers on a real dev server.)
+    assert "DescribeTaskQueue" in ops.json()["temporal"]["error"]
+    link = ops.json()["temporal_ui_by_stage"]["MDT_REVIEW"]
+    assert link.endswith("?query=PathwayStage%3D%27MDT_REVIEW%27")
+    page = await api.http.get("/ops", headers=api.auth(Role.OPS))
+    assert page.status_code == 200
+    assert "<h1>Service dashboard</h1>" in page.text and "MDT review" in page.text
+    assert no_identity(page.text)

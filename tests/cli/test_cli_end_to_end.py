@@ -19,6 +19,7 @@ import pytest
 from temporalio.client import Client
 from typer.testing import CliRunner, Result
 
+from api.routes.ops import temporal_health
 from cli.main import app
 from core.config import Settings
 from core.db import get_engine, migrate
@@ -209,3 +210,10 @@ async def test_patient_identity_never_reaches_temporal_storage(stack: Stack, ref
     readmodel_path = Path(stack.env["DATABASE_URL"].removeprefix("sqlite:///"))
     readmodel = read_bytes(sorted(readmodel_path.parent.glob(readmodel_path.name + "*")))
     assert payloads.PATIENT["family_name"].encode() in readmodel
+
+
+async def test_the_ops_dashboard_sees_the_workers_pollers(stack: Stack) -> None:
+    health = await temporal_health(stack.client, "default", stack.env["SIRT_TASK_QUEUE"])
+    assert health.error is None
+    assert health.workflow_pollers >= 1 and health.activity_pollers >= 1
+    assert health.last_poll_at is not None
