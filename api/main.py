@@ -27,6 +27,7 @@ from api.routes import audit as audit_routes
 from api.routes import auth, ops, pages, pathways, stats, worklist
 from api.service import ApiError, audit_fields, normalise_errors
 from api.settings import ApiSettings, load_or_create_secret
+from api.telemetry import time_requests
 from api.templating import render
 from core.config import Settings
 from core.db import get_engine
@@ -124,6 +125,7 @@ def create_app(
             response.headers.setdefault("Content-Security-Policy", _CSP)
         return response
 
+    app.middleware("http")(time_requests)
     for prefix, router in ROUTERS:
         app.include_router(router, prefix=prefix)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

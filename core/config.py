@@ -23,6 +23,10 @@ class Settings(BaseSettings):
         default=None, description="Temporal Web UI address on a cluster, for dashboard links."
     )
     task_queue: str = "sirt-pathway"
+    sdk_metrics_address: str | None = Field(
+        default=None,
+        description="host:port where the Temporal SDK serves its Prometheus metrics; off if unset.",
+    )
     web_port: int = Field(default=8000, description="Port of the web app under `sirt dev`.")
     centre: str = Field(default="DEMO", description="Centre code stamped on new pathways.")
     database_url: str | None = Field(

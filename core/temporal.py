@@ -1,15 +1,29 @@
 """Connecting to Temporal with the encrypting data converter."""
 
+from functools import lru_cache
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.codec import encrypted_data_converter, load_key
 from core.config import Settings
+
+
+@lru_cache(maxsize=1)
+def sdk_runtime(metrics_address: str | None) -> Runtime:
+    """The SDK runtime; with an address, it serves its own Prometheus metrics there
+    (workflow task latency, poller counts, activity failures...). One per process."""
+    if metrics_address is None:
+        return Runtime.default()
+    return Runtime(
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=metrics_address))
+    )
 
 
 async def connect(settings: Settings, *, create_key: bool = False) -> Client:
@@ -22,6 +36,7 @@ async def connect(settings: Settings, *, create_key: bool = False) -> Client:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=encrypted_data_converter(key),
+        runtime=sdk_runtime(settings.sdk_metrics_address),
     )
 
 

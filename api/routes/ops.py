@@ -18,6 +18,7 @@ from temporalio.service import RPCError
 from api.accounts import Principal
 from api.context import AppContext
 from api.deps import CtxDep, require
+from api.telemetry import latency_exposition
 from core.config import Settings
 from models.vocab import Stage
 from notifications.ack import AckError, acknowledge
@@ -214,4 +215,4 @@ async def metrics(
 ) -> Response:
     """Prometheus metrics (scrape with an ops bearer token)."""
     body = await run_in_threadpool(metrics_response, ctx.engine)
-    return Response(body, media_type=CONTENT_TYPE)
+    return Response(body + latency_exposition(), media_type=CONTENT_TYPE)

@@ -24,10 +24,15 @@ async def test_the_ops_dashboard_counts_pathways_without_identifying_anyone(api:
 
 
 async def test_prometheus_metrics_need_an_ops_token(api: Api) -> None:
-    await api.refer()
+    pid = await api.refer()
+    assert (await api.get(Role.COORDINATOR, f"/pathways/{pid}")).status_code == 200
     r = await api.http.get("/metrics", headers=api.auth(Role.OPS))
     assert r.status_code == 200
     assert 'sirt_pathways{stage="MDT_REVIEW"}' in r.text
+    # Latency by route template: the pathway id in the URL never becomes a label.
+    assert '{pathway_id}",status="2xx"}' in r.text
+    assert "sirt_http_request_duration_seconds_bucket" in r.text
+    assert "pathway-" not in r.text
     # Without a token the browser is sent to sign in; no figures leak either way.
     assert (await api.http.get("/metrics")).status_code in (401, 303)
 

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import re
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -55,6 +56,9 @@ class Stack:
         return result
 
 
+stack_settings: list[Settings] = []
+
+
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     tmp = tmp_path_factory.mktemp("e2e")
@@ -75,6 +79,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
             "task_queue": env["SIRT_TASK_QUEUE"],
             "database_url": env["DATABASE_URL"],
             "encryption_key": env["SIRT_ENCRYPTION_KEY"],
+            "sdk_metrics_address": f"{host}:{free_port()}",
         }
     )
     migrate(settings.resolved_database_url)
@@ -82,6 +87,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     await server.start(timeout=90)
     with server:
         client = await connect(settings)
+        stack_settings.append(settings)
         engine = get_engine(settings.resolved_database_url)
         with ThreadPoolExecutor(max_workers=8) as executor:
             async with build_worker(client, engine, settings.task_queue, executor):
@@ -217,3 +223,11 @@ async def test_the_ops_dashboard_sees_the_workers_pollers(stack: Stack) -> None:
     assert health.error is None
     assert health.workflow_pollers >= 1 and health.activity_pollers >= 1
     assert health.last_poll_at is not None
+
+
+async def test_the_worker_serves_the_sdks_prometheus_metrics(stack: Stack) -> None:
+    address = stack_settings[-1].sdk_metrics_address
+    body = await asyncio.to_thread(
+        lambda: urllib.request.urlopen(f"http://{address}/metrics", timeout=10).read().decode()
+    )
+    assert "temporal_" in body
