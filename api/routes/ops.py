@@ -209,7 +209,7 @@ async def retry(
     return {"queued": queued}
 
 
-@metrics_router.get("/metrics")
+@metrics_router.get("/metrics", include_in_schema=False)
 async def metrics(
     ctx: CtxDep, _who: Annotated[Principal, Depends(require("ops:metrics"))]
 ) -> Response:
