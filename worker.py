@@ -13,17 +13,26 @@ from core.config import get_settings
 from core.db import get_engine, migrate
 from core.temporal import connect, ensure_search_attributes
 from registry.activity import RegistryActivities
+from registry.config import RegistrySettings
 from workflows.pathway import PatientPathwayWorkflow
 
 log = logging.getLogger("sirt.worker")
 
 
 def build_worker(
-    client: Client, engine: Engine, task_queue: str, executor: ThreadPoolExecutor
+    client: Client,
+    engine: Engine,
+    task_queue: str,
+    executor: ThreadPoolExecutor,
+    *,
+    registry_settings: RegistrySettings | None = None,
 ) -> Worker:
-    """A worker for the pathway workflow; blocking DB activities run on ``executor``."""
+    """A worker for the pathway workflow; blocking DB activities run on ``executor``.
+
+    Registry submission is off unless SIRT_REGISTRY_URL (or ``registry_settings``) sets a URL.
+    """
     projection = ProjectionActivities(engine)
-    registry = RegistryActivities(engine)  # off unless SIRT_REGISTRY_URL is set
+    registry = RegistryActivities(engine, registry_settings)
     return Worker(
         client,
         task_queue=task_queue,

@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from cli import services
+from cli.demo import demo_app
 from cli.dev import run_dev, safe_url
 from cli.dosimetry import dosimetry
 from cli.errors import (
@@ -432,6 +433,7 @@ def steps(
 app.command("dosimetry")(handle_errors(dosimetry))
 app.add_typer(notify_app, name="notify")
 app.add_typer(users_app, name="users")
+app.add_typer(demo_app, name="demo")
 # The deployment's processes, one per container.
 for command in (services.migrate, services.worker, services.scheduler):
     app.command()(handle_errors(command))

@@ -1,11 +1,11 @@
 """Service-level views: the ops dashboard, Prometheus metrics, the NICE audit report, the
 registry export, iCalendar feeds and notification administration. All pseudonymous."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -26,7 +26,7 @@ from notifications.ics import ics_feed
 from notifications.store import count_dead_letters, delivery_counts, retry_dead_letters
 from registry.config import RegistrySettings
 from registry.export import export_csv, export_json
-from reports.audit import audit_report, render_audit_csv, render_audit_html
+from reports.audit import AuditReport, audit_report, render_audit_csv, render_audit_html
 from reports.dashboard import OpsDashboard, ops_dashboard
 from reports.metrics import CONTENT_TYPE, metrics_response
 
@@ -134,21 +134,30 @@ async def dashboard(
     return await service_overview(ctx)
 
 
+AsOf = Annotated[
+    date | None, Query(description="Report as of this date (default today); e.g. a past audit.")
+]
+
+
+async def _audit(ctx: AppContext, as_of: date | None) -> AuditReport:
+    day = as_of or (await ctx.clock()).date()
+    return await run_in_threadpool(audit_report, ctx.engine, day)
+
+
 @router.get("/audit-report", response_class=HTMLResponse)
 async def audit_html(
-    ctx: CtxDep, _who: Annotated[Principal, Depends(require("report:audit"))]
+    ctx: CtxDep, _who: Annotated[Principal, Depends(require("report:audit"))], as_of: AsOf = None
 ) -> HTMLResponse:
     """NICE HTG720 3.2-3.4 outcomes, with Kaplan-Meier plots, as one page."""
-    report = await run_in_threadpool(audit_report, ctx.engine, (await ctx.clock()).date())
-    return HTMLResponse(render_audit_html(report))
+    return HTMLResponse(render_audit_html(await _audit(ctx, as_of)))
 
 
 @router.get("/audit-report.csv")
 async def audit_csv(
-    ctx: CtxDep, _who: Annotated[Principal, Depends(require("report:audit"))]
+    ctx: CtxDep, _who: Annotated[Principal, Depends(require("report:audit"))], as_of: AsOf = None
 ) -> Response:
     """The audit report's tables as CSV."""
-    report = await run_in_threadpool(audit_report, ctx.engine, (await ctx.clock()).date())
+    report = await _audit(ctx, as_of)
     return _download(render_audit_csv(report), "text/csv", "sirt-audit.csv")
 
 

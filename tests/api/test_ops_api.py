@@ -75,3 +75,10 @@ async def test_the_service_dashboard_page_shows_the_engine_and_stages_to_ops(api
     assert page.status_code == 200
     assert "<h1>Service dashboard</h1>" in page.text and "MDT review" in page.text
     assert no_identity(page.text)
+
+
+async def test_the_audit_report_can_be_run_as_of_a_date(api: Api) -> None:
+    r = await api.get(Role.OPS, "/audit-report.csv", params={"as_of": "2030-01-22"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    bad = await api.get(Role.OPS, "/audit-report", params={"as_of": "22/01/2030"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "as_of"]
