@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
+from sqlmodel import Session, func, select
 from starlette.concurrency import run_in_threadpool
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -20,6 +21,7 @@ from api.context import AppContext
 from api.deps import CtxDep, require
 from api.telemetry import latency_exposition
 from core.config import Settings
+from models.tables import PathwayRow
 from models.vocab import Stage
 from notifications.ack import AckError, acknowledge
 from notifications.ics import ics_feed
@@ -41,6 +43,9 @@ class TemporalHealth(BaseModel):
     workflow_pollers: int
     activity_pollers: int
     last_poll_at: datetime | None
+    backlog: int | None = Field(
+        default=None, description="Approximate tasks waiting for a worker (both kinds)."
+    )
     error: str | None = None
 
 
@@ -51,6 +56,9 @@ class ServiceOverview(BaseModel):
     deliveries: dict[str, int] = Field(description="Delivery attempts by state.")
     dead_letters: int
     temporal: TemporalHealth
+    last_projection_at: datetime | None = Field(
+        description="When a pathway activity last wrote the read model successfully."
+    )
     temporal_ui_by_stage: dict[str, str] = Field(
         description="Temporal Web UI lists filtered by stage (search attribute PathwayStage)."
     )
@@ -59,6 +67,7 @@ class ServiceOverview(BaseModel):
 async def temporal_health(client: Client, namespace: str, queue: str) -> TemporalHealth:
     """Pollers on the pathway task queue; an unreachable server is reported, not raised."""
     counts: dict[int, int] = {}
+    backlog = 0
     last: datetime | None = None
     try:
         for kind in (
@@ -70,9 +79,11 @@ async def temporal_health(client: Client, namespace: str, queue: str) -> Tempora
                     namespace=namespace,
                     task_queue=TaskQueue(name=queue),
                     task_queue_type=kind,
+                    report_stats=True,
                 )
             )
             counts[kind] = len(described.pollers)
+            backlog += described.stats.approximate_backlog_count
             for poller in described.pollers:
                 seen = poller.last_access_time.ToDatetime(tzinfo=UTC)
                 last = max(last, seen) if last else seen
@@ -86,6 +97,7 @@ async def temporal_health(client: Client, namespace: str, queue: str) -> Tempora
         workflow_pollers=counts[TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW],
         activity_pollers=counts[TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY],
         last_poll_at=last,
+        backlog=backlog,
     )
 
 
@@ -99,15 +111,19 @@ async def service_overview(ctx: AppContext) -> ServiceOverview:
     """Everything the ops dashboard shows, for the JSON API and the page."""
     today = (await ctx.clock()).date()
 
-    def from_read_model() -> tuple[OpsDashboard, dict[str, int], int]:
+    def from_read_model() -> tuple[OpsDashboard, dict[str, int], int, datetime | None]:
         engine = ctx.engine
-        return ops_dashboard(engine, today), delivery_counts(engine), count_dead_letters(engine)
+        with Session(engine) as session:
+            last = session.exec(select(func.max(PathwayRow.updated_at))).one()
+        dashboard = ops_dashboard(engine, today)
+        return dashboard, delivery_counts(engine), count_dead_letters(engine), last
 
-    dashboard, deliveries, dead = await run_in_threadpool(from_read_model)
+    dashboard, deliveries, dead, last_projection = await run_in_threadpool(from_read_model)
     return ServiceOverview(
         dashboard=dashboard,
         deliveries=deliveries,
         dead_letters=dead,
+        last_projection_at=last_projection,
         temporal=await temporal_health(
             ctx.temporal(), ctx.settings.temporal_namespace, ctx.settings.task_queue
         ),

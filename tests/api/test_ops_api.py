@@ -69,6 +69,7 @@ async def test_the_service_dashboard_page_shows_the_engine_and_stages_to_ops(api
     # The time-skipping server cannot describe task queues: reported, not a failure. (The
     # end-to-end CLI test checks the pollers on a real dev server.)
     assert "DescribeTaskQueue" in ops.json()["temporal"]["error"]
+    assert ops.json()["last_projection_at"] is not None
     link = ops.json()["temporal_ui_by_stage"]["MDT_REVIEW"]
     assert link.endswith("?query=PathwayStage%3D%27MDT_REVIEW%27")
     page = await api.http.get("/ops", headers=api.auth(Role.OPS))

@@ -223,6 +223,7 @@ async def test_the_ops_dashboard_sees_the_workers_pollers(stack: Stack) -> None:
     assert health.error is None
     assert health.workflow_pollers >= 1 and health.activity_pollers >= 1
     assert health.last_poll_at is not None
+    assert health.backlog == 0  # an idle worker keeps up
 
 
 async def test_the_worker_serves_the_sdks_prometheus_metrics(stack: Stack) -> None:
