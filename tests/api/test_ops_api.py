@@ -1,5 +1,7 @@
 """Ops and audit views: figures for the service, and never a patient's name or NHS number."""
 
+import re
+
 from models.vocab import Role, Stage
 from tests import payloads
 from tests.api.conftest import Api
@@ -83,3 +85,20 @@ async def test_the_audit_report_can_be_run_as_of_a_date(api: Api) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     bad = await api.get(Role.OPS, "/audit-report", params={"as_of": "22/01/2030"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "as_of"]
+
+
+async def test_crawling_everything_ops_can_reach_finds_no_name_or_nhs_number(api: Api) -> None:
+    pid = await api.refer()
+    await api.refer(grade=None)  # one waiting in triage too
+    seen: set[str] = set()
+    queue = ["/", "/ops", f"/pathways/{pid}", "/api/v1/pathways?limit=200", "/metrics"]
+    while queue and len(seen) < 80:
+        url = queue.pop(0)
+        if url in seen:
+            continue
+        seen.add(url)
+        r = await api.http.get(url, headers=api.auth(Role.OPS), follow_redirects=True)
+        assert no_identity(r.text), url
+        links = re.findall(r'href="(/[^"#]*)"', r.text)
+        queue += [u for u in links if not u.startswith(("/static", "/logout")) and u not in seen]
+    assert f"/pathways/{pid}" in seen and "/ops" in seen and len(seen) > 5
