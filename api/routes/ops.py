@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 from urllib.parse import quote
 
+import httpx
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
@@ -27,7 +28,8 @@ from notifications.ack import AckError, acknowledge
 from notifications.ics import ics_feed
 from notifications.store import count_dead_letters, delivery_counts, retry_dead_letters
 from registry.config import RegistrySettings
-from registry.export import export_csv, export_json
+from registry.export import bundles_json, export_csv, export_json
+from registry.record import load_records
 from reports.audit import AuditReport, audit_report, render_audit_csv, render_audit_html
 from reports.dashboard import OpsDashboard, ops_dashboard
 from reports.metrics import CONTENT_TYPE, metrics_response
@@ -195,6 +197,21 @@ async def registry_json(
     return _download(body, "application/json", "sirt-registry.json")
 
 
+@router.get("/registry/export.fhir.json")
+async def registry_fhir(
+    ctx: CtxDep, _who: Annotated[Principal, Depends(require("registry:export"))]
+) -> Response:
+    """One FHIR Bundle per treated patient (Patient, Procedure, Observation, AdverseEvent,
+    QuestionnaireResponse, CarePlan), each validated by fhir.resources, as a JSON array."""
+    settings = RegistrySettings()
+
+    def bundles() -> str:
+        return "[" + ",".join(bundles_json(load_records(ctx.engine, settings), settings)) + "]"
+
+    body = await run_in_threadpool(bundles)
+    return _download(body, "application/fhir+json", "sirt-registry-bundles.json")
+
+
 @router.get("/calendars/{role}.ics")
 async def calendar(
     role: str, ctx: CtxDep, _who: Annotated[Principal, Depends(require("calendar:view"))]
@@ -240,4 +257,22 @@ async def metrics(
 ) -> Response:
     """Prometheus metrics (scrape with an ops bearer token)."""
     body = await run_in_threadpool(metrics_response, ctx.engine)
-    return Response(body + latency_exposition(), media_type=CONTENT_TYPE)
+    body += latency_exposition() + await sdk_metrics(ctx.settings)
+    return Response(body, media_type=CONTENT_TYPE)
+
+
+async def sdk_metrics(settings: Settings) -> bytes:
+    """The Temporal SDK's own metrics, when this process serves them (SIRT_SDK_METRICS_ADDRESS).
+
+    Appended to /metrics so one scrape sees the product and the engine; an unreachable
+    exporter costs a comment line, not the scrape.
+    """
+    if not settings.sdk_metrics_address:
+        return b""
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+            r = await http.get(f"http://{settings.sdk_metrics_address}/metrics")
+            r.raise_for_status()
+            return r.content
+    except httpx.HTTPError as exc:
+        return f"# Temporal SDK metrics unavailable: {type(exc).__name__}\n".encode()

@@ -102,3 +102,13 @@ async def test_crawling_everything_ops_can_reach_finds_no_name_or_nhs_number(api
         links = re.findall(r'href="(/[^"#]*)"', r.text)
         queue += [u for u in links if not u.startswith(("/static", "/logout")) and u not in seen]
     assert f"/pathways/{pid}" in seen and "/ops" in seen and len(seen) > 5
+
+
+async def test_registry_bundles_download_as_fhir_for_admin_only(api: Api) -> None:
+    r = await api.get(Role.ADMIN, "/registry/export.fhir.json")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/fhir+json")
+    bundles = r.json()
+    assert isinstance(bundles, list)
+    assert all(b["resourceType"] == "Bundle" for b in bundles)
+    assert no_identity(r.text)
+    assert (await api.get(Role.OPS, "/registry/export.fhir.json")).status_code == 403

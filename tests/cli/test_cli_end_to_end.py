@@ -20,7 +20,7 @@ import pytest
 from temporalio.client import Client
 from typer.testing import CliRunner, Result
 
-from api.routes.ops import temporal_health
+from api.routes.ops import sdk_metrics, temporal_health
 from cli.main import app
 from core.config import Settings
 from core.db import get_engine, migrate
@@ -232,3 +232,5 @@ async def test_the_worker_serves_the_sdks_prometheus_metrics(stack: Stack) -> No
         lambda: urllib.request.urlopen(f"http://{address}/metrics", timeout=10).read().decode()
     )
     assert "temporal_" in body
+    # /metrics appends the same exposition to the product's own figures.
+    assert b"temporal_" in await sdk_metrics(stack_settings[-1])
