@@ -9,6 +9,7 @@ ahead (a projection in flight while we asked) is left alone.
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -159,8 +160,10 @@ def repair_pathway(engine: Engine, state: PathwayState) -> list[Repair] | None:
                 row.updated_at = datetime.now(UTC)
                 session.add(row)
         session.flush()
-        repairs += _repair_tasks(session, pid, state.tasks)
-        repairs += _repair_visits(session, pid, state.visits)
+        repairs += _repair_rows(session, pid, "task", TaskRow, state.tasks, {"fired"}, _TASK_FIELDS)
+        repairs += _repair_rows(
+            session, pid, "visit", VisitRow, state.visits, {"task_id"}, _VISIT_FIELDS
+        )
         repairs += _repair_history(session, state)
         session.commit()
         return repairs
@@ -182,38 +185,30 @@ def _summary(state: PathwayState) -> dict[str, Any]:
     }
 
 
-def _repair_tasks(session: Session, pid: str, tasks: dict[str, Task]) -> list[Repair]:
-    rows = {r.id: r for r in session.exec(select(TaskRow).where(col(TaskRow.pathway_id) == pid))}
+def _repair_rows(
+    session: Session,
+    pid: str,
+    label: str,
+    table: type[TaskRow] | type[VisitRow],
+    items: Mapping[str, Task] | Mapping[str, Visit],
+    exclude: set[str],
+    fields: tuple[str, ...],
+) -> list[Repair]:
+    """Make one pathway's task (or visit) rows equal the workflow's, field by field."""
+    stmt = select(table).where(col(table.pathway_id) == pid)
+    rows: dict[str, Any] = {r.id: r for r in session.exec(stmt)}  # type: ignore[attr-defined]
     repairs: list[Repair] = []
-    for task_id, task in sorted(tasks.items()):
-        want = task.model_dump(exclude={"fired"})
-        have = rows.pop(task_id, None)
+    for item_id, item in sorted(items.items()):
+        want = item.model_dump(exclude=exclude)
+        have = rows.pop(item_id, None)
         if have is None:
-            repairs.append(Repair(pid, f"task {task_id}", None, "missing"))
-            session.add(TaskRow(pathway_id=pid, **want))
+            repairs.append(Repair(pid, f"{label} {item_id}", None, "missing"))
+            session.add(table(pathway_id=pid, **want))
             continue
-        repairs += _fix_fields(pid, f"task {task_id}", have, want, _TASK_FIELDS)
+        repairs += _fix_fields(pid, f"{label} {item_id}", have, want, fields)
         session.add(have)
-    for task_id, extra in sorted(rows.items()):
-        repairs.append(Repair(pid, f"task {task_id}", "present", None))
-        session.delete(extra)
-    return repairs
-
-
-def _repair_visits(session: Session, pid: str, visits: dict[str, Visit]) -> list[Repair]:
-    rows = {r.id: r for r in session.exec(select(VisitRow).where(col(VisitRow.pathway_id) == pid))}
-    repairs: list[Repair] = []
-    for visit_id, visit in sorted(visits.items()):
-        want = visit.model_dump(exclude={"task_id"})
-        have = rows.pop(visit_id, None)
-        if have is None:
-            repairs.append(Repair(pid, f"visit {visit_id}", None, "missing"))
-            session.add(VisitRow(pathway_id=pid, **want))
-            continue
-        repairs += _fix_fields(pid, f"visit {visit_id}", have, want, _VISIT_FIELDS)
-        session.add(have)
-    for visit_id, extra in sorted(rows.items()):
-        repairs.append(Repair(pid, f"visit {visit_id}", "present", None))
+    for item_id, extra in sorted(rows.items()):
+        repairs.append(Repair(pid, f"{label} {item_id}", "present", None))
         session.delete(extra)
     return repairs
 
