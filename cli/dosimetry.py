@@ -6,11 +6,15 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from clinical.config import DosimetryLimits
 from clinical.enums import Device
 from clinical.errors import ClinicalRuleError
 from clinical.plan_preview import MethodPreview, PreviewInputs, preview, volume_to_mass_kg
 
-_KG_OR_ML = "Give masses in kg, or volumes in mL (converted with the tissue density, 1.03 g/mL)."
+_DENSITY = DosimetryLimits().tissue_density_g_per_ml
+_KG_OR_ML = (
+    f"Give masses in kg, or volumes in mL (converted with the tissue density, {_DENSITY} g/mL)."
+)
 
 
 def dosimetry(

@@ -5,8 +5,6 @@ Masses may be given directly (kg) or as CT volumes (mL, converted with the confi
 density); the preview says which it used.
 """
 
-from collections.abc import Sequence
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from clinical.config import DosimetryLimits
@@ -192,8 +190,3 @@ def preview(inputs: PreviewInputs, limits: DosimetryLimits = _DEFAULT) -> list[M
     """Every method the inputs allow, in a fixed order; an empty list means too little input."""
     results = [method(inputs, limits) for method in _METHODS]
     return [r for r in results if r is not None]
-
-
-def refusals(previews: Sequence[MethodPreview]) -> list[str]:
-    """The Update's refusal messages for every previewed method that breaks a limit."""
-    return [f"{p.method}: {v.message}" for p in previews for v in p.violations]
