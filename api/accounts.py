@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from api.permissions import APP_ROLES
+from core import clock
 from models.users import ApiTokenRow, LoginThrottleRow, UserRow
 from models.vocab import Role
 
@@ -44,7 +45,7 @@ class LoginOutcome(StrEnum):
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _aware(value: datetime | None) -> datetime | None:

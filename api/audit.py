@@ -1,13 +1,13 @@
 """The audit trail: every write and every view of a patient's record, appended, never changed."""
 
 import logging
-from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from api.accounts import Principal
+from core import clock
 from models.users import AuditEventRow
 
 log = logging.getLogger("sirt.audit")
@@ -45,7 +45,7 @@ def record(
     else:
         user_id, username, role = None, who[:64], None
     row = AuditEventRow(
-        at=datetime.now(UTC),
+        at=clock.now(),
         user_id=user_id,
         username=username,
         role=role,

@@ -2,20 +2,21 @@
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import date, datetime
 
 from sqlalchemy import Engine
 from temporalio.client import Client
 
 from api.settings import ApiSettings
+from core import clock
 from core.config import Settings
 
 Clock = Callable[[], Awaitable[datetime]]
 
 
 async def wall_clock() -> datetime:
-    """The real time; tests inject the Temporal test server's (skipped) time instead."""
-    return datetime.now(UTC)
+    """The process's clock (core.clock); tests inject the time-skipping server's instead."""
+    return clock.now()
 
 
 @dataclass
@@ -27,6 +28,10 @@ class AppContext:
     engine: Engine
     clock: Clock = wall_clock
     client: Client | None = field(default=None)
+
+    async def today(self) -> date:
+        """Today in the centre's time zone by the app's clock (the workflows count days so)."""
+        return clock.local_date(await self.clock())
 
     def temporal(self) -> Client:
         """The Temporal client (the app starts it before serving any request)."""

@@ -20,6 +20,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
 from api.service import ErrorDetail, validation_detail
+from core.clock import local_date
 from models.referral import Referral
 
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
@@ -138,7 +139,8 @@ def _clinical(request: ServiceRequest) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if request.authoredOn is not None:
         authored = request.authoredOn
-        fields["received_on"] = authored.date() if isinstance(authored, datetime) else authored
+        # A timestamp is read as the centre's calendar date, as the workflow counts days.
+        fields["received_on"] = local_date(authored) if isinstance(authored, datetime) else authored
     if request.requester is not None and request.requester.display:
         fields["referrer"] = request.requester.display
     therapies = []

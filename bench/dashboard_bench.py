@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 from sqlalchemy import Engine
 
+from core import clock
 from core.db import get_engine, migrate
 from models.vocab import Role, Stage
 from reports.dashboard import ops_dashboard, worklist
@@ -406,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     base = PG_ADMIN.rsplit("/", 1)[0]
     dsn = f"{base}/{name}"
     url = dsn.replace("postgresql://", "postgresql+psycopg://")
-    today = datetime.now(UTC).date()
+    today = clock.today()
     try:
         start = time.perf_counter()
         migrate(url)

@@ -29,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 from cli.dev import safe_url
 from cli.errors import EXIT_INVALID, CliError, handle_errors
 from cli.runtime import run_async
+from core import clock
 from core.codec import encrypted_data_converter
 from core.config import Settings
 from core.db import get_engine, migrate
@@ -143,7 +144,7 @@ def _summarise(
         stages=Counter(r.stage for r in rows),
         treated=sum(1 for r in rows if r.treatment_number > 0),
         treated_by_today=sum(
-            1 for r in rows if r.treatment_on is not None and r.treatment_on <= date.today()
+            1 for r in rows if r.treatment_on is not None and r.treatment_on <= clock.today()
         ),
         deceased=sum(1 for r in rows if r.stage == Stage.DECEASED),
         visits=int(visits),

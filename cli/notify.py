@@ -1,6 +1,5 @@
 """`sirt notify`: acknowledge escalations, list and retry dead letters."""
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +8,7 @@ from sqlalchemy import Engine, make_url
 
 from cli.errors import EXIT_INVALID, CliError, handle_errors
 from cli.output import table, to_json
+from core import clock
 from core.config import Settings
 from core.db import get_engine
 from notifications.ack import AckError, acknowledge
@@ -89,7 +89,7 @@ def retry(
         raise CliError("give one or more KEYs, or --all", EXIT_INVALID)
     if keys and all_:
         raise CliError("give KEYs or --all, not both", EXIT_INVALID)
-    n = retry_dead_letters(_engine(), datetime.now(UTC), None if all_ else keys, channel)
+    n = retry_dead_letters(_engine(), clock.now(), None if all_ else keys, channel)
     if n == 0:
         raise CliError("no dead letter matches")
     typer.echo(f"{n} dead letter(s) queued for delivery again.")

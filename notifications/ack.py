@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from core import clock
 from models.notifications import AckRow
 from models.tables import TaskRow
 from models.vocab import TaskState
@@ -48,7 +49,7 @@ def acknowledge(
     """
     if not by.strip():
         raise AckError("by: say who acknowledges")
-    at = (now or datetime.now(UTC)).astimezone(UTC)
+    at = (now or clock.now()).astimezone(UTC)
     with Session(engine) as session:
         task = session.get(TaskRow, (pathway_id, task_id))
         if task is None:

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import Engine
 
+from core import clock as core_clock
 from core.config import Settings
 from core.db import get_engine
 from notifications import store
@@ -174,7 +175,7 @@ async def run_delivery(
         )
         return
     engine = get_engine(settings.resolved_database_url)
-    now = clock or (lambda: datetime.now(UTC))
+    now = clock or core_clock.now
     owner = owner_id()
     log.info(
         "notification delivery on: %d channel(s), %d role(s)",

@@ -11,6 +11,7 @@ from icalendar import Calendar, Event
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from core import clock
 from models.tables import OutcomeRow, TaskRow, VisitRow
 from models.vocab import Role, TaskKind, TaskState, VisitState
 
@@ -35,12 +36,12 @@ _PROCEDURE_TASKS = {
 
 
 def ics_feed(engine: Engine, role: str, now: datetime, horizon_days: int = 400) -> bytes:
-    """The role's calendar from today (local to UTC) to ``horizon_days`` ahead, as .ics bytes.
+    """The role's calendar from today (centre's local date) to ``horizon_days`` ahead, as .ics.
 
     Raises ValueError for an unknown role; a role with nothing to see gets an empty calendar.
     """
     wanted = FEEDS.get(Role(role), frozenset())
-    today = now.astimezone(UTC).date()
+    today = clock.local_date(now)
     until = today + timedelta(days=horizon_days)
     cal = Calendar()
     cal.add("prodid", PRODID)

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from clinical.recist import Response, best_overall_response
+from core.clock import local_date
 from models.tables import OutcomeRow, PathwayRow, PatientRow, VisitRow
 from registry.config import RegistryConfigError, RegistrySettings
 
@@ -245,7 +246,7 @@ def load_facts(
         PathwayFacts(
             pathway_id=pid,
             centre=pathways[pid].centre,
-            referred_on=pathways[pid].referred_at.date(),
+            referred_on=local_date(pathways[pid].referred_at),
             outcomes=[(o.kind, o.data) for o in sorted(by_pathway[pid], key=_outcome_order)],
             schedule=schedule[pid],
             nhs_number=nhs.get(pid),

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from core import clock
 from models.reports import RegistrySubmissionRow, SubmissionStatus
 from models.tables import PathwayRow
 from registry.config import RegistrySettings
@@ -173,7 +174,7 @@ def _finish(
         row.http_status = http_status
         row.response = text[:_KEEP_RESPONSE_CHARS]
         if status == SubmissionStatus.SENT:
-            row.sent_at = datetime.now(UTC)
+            row.sent_at = clock.now()
         session.add(row)
         session.commit()
 
@@ -196,7 +197,7 @@ def submit_if_changed(
     record = records[0]
     record_hash = record.content_hash()
     body = bundle_json(record_bundle(record, settings))
-    claimed = _claim(engine, pathway_id, record_hash, body, settings, datetime.now(UTC))
+    claimed = _claim(engine, pathway_id, record_hash, body, settings, clock.now())
     if claimed is None:
         return SubmissionResult(pathway_id=pathway_id, status="unchanged", record_hash=record_hash)
     row_id, version = claimed

@@ -40,6 +40,7 @@ from clinical.clocks import (
 )
 from clinical.config import ClockConfig
 from clinical.enums import ClockKind
+from core import clock as core_clock
 from models.tables import OutboxRow, PathwayRow, StageHistoryRow, TaskRow, WaitingClockRow
 from models.vocab import Role, Stage, TaskState
 
@@ -551,9 +552,9 @@ def worklist(
 ) -> list[WorklistEntry]:
     """Open tasks of a role: overdue first, then by due date (the web app's order).
 
-    ``days_overdue`` counts from ``today`` (UTC today when not given).
+    ``days_overdue`` counts from ``today`` (the clock's local today when not given).
     """
-    today = today or datetime.now(UTC).date()
+    today = today or core_clock.today()
     t = T
     stmt = (
         select(

@@ -6,13 +6,14 @@ workflows. Labels carry stages, roles and clock kinds only: never a pathway or a
 """
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from core import clock
 from reports.dashboard import (
     DEFAULT_DASHBOARD,
     DashboardConfig,
@@ -27,17 +28,13 @@ from reports.dashboard import (
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def _utc_today() -> date:
-    return datetime.now(UTC).date()
-
-
 class ReadModelCollector(Collector):
     """Pathways by stage, overdue tasks by role, clock breaches by kind, outbox backlog."""
 
     def __init__(
         self,
         engine: Engine,
-        today: Callable[[], date] = _utc_today,
+        today: Callable[[], date] = clock.today,
         config: DashboardConfig = DEFAULT_DASHBOARD,
     ) -> None:
         self._engine = engine
@@ -92,7 +89,7 @@ class ReadModelCollector(Collector):
             "sirt_outbox_backlog", "Notifications due but not delivered yet.", value=sent.pending
         )
         oldest = sent.oldest_pending_at
-        age = 0.0 if oldest is None else max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+        age = 0.0 if oldest is None else max(0.0, (clock.now() - oldest).total_seconds())
         yield GaugeMetricFamily(
             "sirt_outbox_oldest_pending_seconds",
             "Age of the oldest undelivered notification (0 when none).",
@@ -100,13 +97,13 @@ class ReadModelCollector(Collector):
         )
 
 
-def metrics_registry(engine: Engine, today: Callable[[], date] = _utc_today) -> CollectorRegistry:
+def metrics_registry(engine: Engine, today: Callable[[], date] = clock.today) -> CollectorRegistry:
     """A registry holding only the read-model collector (the SDK's metrics are separate)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ReadModelCollector(engine, today))
     return registry
 
 
-def metrics_response(engine: Engine, today: Callable[[], date] = _utc_today) -> bytes:
+def metrics_response(engine: Engine, today: Callable[[], date] = clock.today) -> bytes:
     """The Prometheus text exposition, for ``GET /metrics`` (media type ``CONTENT_TYPE``)."""
     return generate_latest(metrics_registry(engine, today))

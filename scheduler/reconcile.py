@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 
+from core import clock
 from models.state import PathwayState, Task, Visit
 from models.tables import PathwayRow, StageHistoryRow, TaskRow, VisitRow
 from models.vocab import Stage
@@ -149,7 +150,7 @@ def repair_pathway(engine: Engine, state: PathwayState) -> list[Repair] | None:
         if row is None:
             # Never projected at all: the patient row cannot be rebuilt from the state.
             repairs.append(Repair(pid, "pathway", None, "missing"))
-            session.add(PathwayRow(id=pid, updated_at=datetime.now(UTC), **expected))
+            session.add(PathwayRow(id=pid, updated_at=clock.now(), **expected))
         else:
             for name in _SUMMARY_FIELDS:
                 have, want = getattr(row, name), expected[name]
@@ -157,7 +158,7 @@ def repair_pathway(engine: Engine, state: PathwayState) -> list[Repair] | None:
                     repairs.append(Repair(pid, f"pathway.{name}", _text(have), _text(want)))
                     setattr(row, name, want)
             if repairs:
-                row.updated_at = datetime.now(UTC)
+                row.updated_at = clock.now()
                 session.add(row)
         session.flush()
         repairs += _repair_rows(session, pid, "task", TaskRow, state.tasks, {"fired"}, _TASK_FIELDS)

@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor  # type: ignore[import-untyped]
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore  # type: ignore[import-untyped]
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 from temporalio.client import Client
 
+from core import clock as core_clock
 from core.calendar import zone
 from core.config import Settings
 from core.db import get_engine
@@ -50,7 +51,7 @@ class SchedulerService:
         self.lock = lock or lock_for(settings)
         self.poll_seconds = poll_seconds
         self.instance = instance or owner_id()
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or core_clock.now
         self.specs = specs
         self.engine = get_engine(settings.resolved_database_url)
         self.context: jobs.JobContext | None = None
@@ -87,7 +88,8 @@ class SchedulerService:
         scheduler = self._scheduler
         if scheduler is None:
             return False
-        scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
+        # APScheduler's own timers run on the machine's time, whatever the job clock says.
+        scheduler.modify_job(job_id, next_run_time=core_clock.system_time())
         return True
 
     def next_run_times(self) -> dict[str, datetime | None]:

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from core.clock import local_date
 from models.notifications import WaitingListSnapshotRow
 from models.tables import PathwayRow
 from models.vocab import Stage
@@ -46,7 +47,7 @@ def take_snapshot(engine: Engine, today: date, now: datetime) -> dict[str, int]:
     counts: Counter[tuple[str, str, str]] = Counter()
     with Session(engine) as session:
         for centre, stage, referred_at in session.exec(stmt).all():
-            counts[(centre, stage, bucket_of((today - referred_at.date()).days))] += 1
+            counts[(centre, stage, bucket_of((today - local_date(referred_at)).days))] += 1
         session.execute(
             sa.delete(WaitingListSnapshotRow).where(col(WaitingListSnapshotRow.period) == period)
         )

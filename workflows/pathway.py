@@ -625,6 +625,17 @@ class PatientPathwayWorkflow:
     def _today(self) -> date:
         return self._clock.today(workflow.now())
 
+    def _referral_day(self) -> date:
+        """The day the referral arrived, in the centre's calendar.
+
+        Before this patch it was UTC's date, a day early for a referral made between midnight
+        and 01:00 in British Summer Time; pathways recorded that way replay unchanged.
+        """
+        referred_at = self._state.referred_at
+        if workflow.patched("referral-day-local"):
+            return self._clock.today(referred_at)
+        return referred_at.date()
+
     def _not_in_future(self, field: str, value: date) -> None:
         if value > self._today():
             raise _refuse(f"{field}: {value} is in the future")
@@ -651,7 +662,7 @@ class PatientPathwayWorkflow:
         )
         self._stage_changes.append(self._state.history[-1])
         self._record("referral", inp.referral, exclude={"patient"})
-        received = inp.referral.received_on or self._state.referred_at.date()
+        received = inp.referral.received_on or self._referral_day()
         self._start_clock(ClockKind.DAYS_62, received, 1)
         missing = inp.referral.missing_items(self._config.required_referral_items)
         if missing or not self._config.auto_triage_complete_referrals:

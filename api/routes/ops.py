@@ -111,7 +111,7 @@ def ui_links(settings: Settings) -> dict[str, str]:
 
 async def service_overview(ctx: AppContext) -> ServiceOverview:
     """Everything the ops dashboard shows, for the JSON API and the page."""
-    today = (await ctx.clock()).date()
+    today = await ctx.today()
 
     def from_read_model() -> tuple[OpsDashboard, dict[str, int], int, datetime | None]:
         engine = ctx.engine
@@ -158,7 +158,7 @@ AsOf = Annotated[
 
 
 async def _audit(ctx: AppContext, as_of: date | None) -> AuditReport:
-    day = as_of or (await ctx.clock()).date()
+    day = as_of or await ctx.today()
     return await run_in_threadpool(audit_report, ctx.engine, day)
 
 

@@ -302,7 +302,7 @@ def _step_pages(step: str) -> tuple[StepPage, StepPage]:
         who: Annotated[Principal, Depends(require(step_action(step)))],
     ) -> Response:
         detail = await pathway_api.get_pathway(pathway_id, ctx, who)
-        today = (await ctx.clock()).date().isoformat()
+        today = (await ctx.today()).isoformat()
         values = {n: today for n in names & _TODAY_FIELDS}
         task_id = request.query_params.get("task_id")
         if task_id:

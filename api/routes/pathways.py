@@ -127,7 +127,7 @@ async def list_pathways(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> PathwayPage:
     """Pathways from the read model, overdue first; names and NHS numbers only if allowed."""
-    today = (await ctx.clock()).date()
+    today = await ctx.today()
     with_identity = identity_visible(who)
     page = await run_in_threadpool(
         lambda: queries.list_pathways(

@@ -5,7 +5,6 @@ dependency, so a new route is covered (and must declare an action) without editi
 """
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -19,6 +18,7 @@ from api.accounts import create_user, hash_token, issue_token
 from api.deps import Require
 from api.main import ROUTERS
 from api.permissions import APP_ROLES, MATRIX, allowed, markdown_table, step_action
+from core import clock
 from core.db import get_engine
 from core.pathways import STEPS
 from models.users import ApiTokenRow, AuditEventRow, UserRow
@@ -89,10 +89,12 @@ def _url(path: str) -> str:
 
 @pytest.fixture(scope="module")
 async def matrix_app(
-    workflow_env: WorkflowEnvironment, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+    idle_workflow_env: WorkflowEnvironment,
+    postgres_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> FastAPI:
     # No request in the matrix reaches Temporal: bodies are empty and the pathway unknown.
-    return make_app(workflow_env, postgres_url, "tq-matrix", tmp_path_factory.mktemp("matrix"))
+    return make_app(idle_workflow_env, postgres_url, "tq-matrix", tmp_path_factory.mktemp("matrix"))
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +189,7 @@ async def test_tokens_are_stored_hashed_and_can_be_revoked(api: Api, postgres_ur
     with Session(engine) as session:
         stored = session.get(ApiTokenRow, row.id)
         assert stored is not None
-        stored.revoked_at = datetime.now(UTC)
+        stored.revoked_at = clock.now()
         session.add(stored)
         session.commit()
     assert (await api.http.get(f"{API}/worklist", headers=headers)).status_code == 401

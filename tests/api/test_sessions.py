@@ -1,7 +1,7 @@
 """Sign-in for the pages: passwords, session cookie, CSRF and lockout."""
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -11,6 +11,7 @@ from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
 from api.accounts import create_user
+from core import clock
 from models.users import LoginThrottleRow
 from models.vocab import Role
 from tests.api.conftest import API, BASE, Api, Login, csrf_from, login, make_app
@@ -99,7 +100,7 @@ async def test_lockout_after_five_failures_even_with_the_right_password(
     with Session(api.engine) as session:
         row = session.get(LoginThrottleRow, "locktest")
         assert row is not None
-        row.locked_until = datetime.now(UTC) - timedelta(seconds=1)
+        row.locked_until = clock.now() - timedelta(seconds=1)
         session.add(row)
         session.commit()
     assert (await attempt(browser, "locktest", "right-password")).status_code == 303

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from typer.testing import CliRunner, Result
 
 from api.routes.ops import sdk_metrics, temporal_health
 from cli.main import app
+from core import clock
 from core.config import Settings
 from core.db import get_engine, migrate
 from core.devserver import DevServer, free_port
@@ -36,6 +37,9 @@ IDENTIFIERS = [
     payloads.PATIENT["nhs_number"],  # with spaces
     payloads.PATIENT["nhs_number"].replace(" ", ""),
 ]
+# The dev server keeps the machine's time: these tests pin no date and depend on none.
+pytestmark = pytest.mark.real_time
+
 PATHWAY_ID = re.compile(r"^pathway-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -171,7 +175,9 @@ async def test_visibility_finds_the_stage(stack: Stack, referred: str) -> None:
 
 async def test_submit_refused_then_accepted(stack: Stack) -> None:
     referred = await refer(stack)
-    today = datetime.now(UTC).date()
+    # The dev server runs on the machine's time; a date read just before midnight is still
+    # today or yesterday when the workflow checks it, never in the future.
+    today = clock.today()
     wrong_stage = stack.tmp / "triage.json"
     wrong_stage.write_text(json.dumps({"complete": True}))
     refused = await stack.sirt("submit", "triage", referred, "--file", str(wrong_stage))
@@ -193,7 +199,7 @@ async def test_submit_refused_then_accepted(stack: Stack) -> None:
 
 async def test_submit_unknown_pathway(stack: Stack) -> None:
     mdt = stack.tmp / "mdt-unknown.json"
-    mdt.write_text(json.dumps(payloads.mdt(datetime.now(UTC).date())))
+    mdt.write_text(json.dumps(payloads.mdt(clock.today())))
     result = await stack.sirt("submit", "mdt-decision", "pathway-nobody", "--file", str(mdt))
     assert result.exit_code == 1, result.output
     assert "unknown pathway 'pathway-nobody'" in result.stderr

@@ -1,9 +1,8 @@
 """Two scheduler instances on one PostgreSQL: one runs the jobs, the standby takes over."""
 
 import asyncio
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -13,6 +12,7 @@ from sqlmodel import Session, col, select
 from temporalio.testing import WorkflowEnvironment
 
 from core.config import Settings
+from core.db import get_engine, migrate
 from models.notifications import NotificationRow
 from notifications.config import NotifyConfig
 from scheduler.jobs import JobContext
@@ -20,6 +20,7 @@ from scheduler.lock import FileLock, PostgresAdvisoryLock, lock_for
 from scheduler.runs import runs
 from scheduler.service import SchedulerService
 from tests.notifications.support import PG_ADMIN, seed_message
+from tests.pinned import EDGES, LONDON
 
 NOTIFY = NotifyConfig.model_validate(
     {
@@ -42,11 +43,16 @@ def outcome(ctx: JobContext | None, job: str) -> list[str]:
     return [result for j, _, result in (ctx.outcomes if ctx else []) if j == job]
 
 
+@pytest.mark.now("wednesday")  # a working day, so the digest goes out
 async def test_one_instance_runs_the_jobs_once_per_period_and_a_standby_takes_over(
-    workflow_env: WorkflowEnvironment, db_url: str, engine: Engine, tmp_path: Path
+    workflow_env: WorkflowEnvironment,
+    db_url: str,
+    engine: Engine,
+    tmp_path: Path,
+    test_now: datetime,
 ) -> None:
     settings = Settings(database_url=db_url, data_dir=tmp_path)
-    now = datetime.now(UTC)
+    now = test_now
     seed_message(engine, role="coordinator", send_at=now, kind="reminder")
 
     def instance(name: str) -> SchedulerService:
@@ -120,18 +126,39 @@ def test_on_sqlite_a_file_lock_admits_one_instance(tmp_path: Path) -> None:
     second.release()
 
 
-async def test_the_scheduler_runs_on_sqlite_too(
-    workflow_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+# Whether the centre's day (Europe/London) at each edge is a working day.
+WORKING_DAY_AT = {
+    "wednesday": True,
+    "saturday": False,
+    "christmas-day": False,
+    "after-easter-monday": True,
+    "spring-forward": False,  # a Sunday
+    "fall-back": False,  # a Sunday
+    "23:59": True,  # Friday evening
+    "00:01": False,  # Saturday, though UTC's date is still Friday
+}
+assert set(WORKING_DAY_AT) == set(EDGES)
+
+
+@pytest.mark.date_sensitive
+@pytest.mark.parametrize("test_now", list(WORKING_DAY_AT), indirect=True)
+async def test_the_digest_goes_out_on_the_centres_working_days_only(
+    workflow_env: WorkflowEnvironment,
+    tmp_path: Path,
+    test_now: datetime,
+    request: pytest.FixtureRequest,
 ) -> None:
-    settings = Settings(database_url=sqlite_url, data_dir=tmp_path / uuid.uuid4().hex)
-    fixed = datetime(2026, 12, 25, 9, 0, tzinfo=UTC)  # Christmas Day: no digest
+    """On SQLite (the embedded default) with a file lock; a fresh read model per edge."""
+    working = WORKING_DAY_AT[request.node.callspec.id]
+    url = f"sqlite:///{tmp_path / 'sirt.db'}"
+    migrate(url)
+    seed_message(get_engine(url), role="coordinator", send_at=test_now, kind="reminder")
     service = SchedulerService(
-        settings,
+        Settings(database_url=url, data_dir=tmp_path),
         workflow_env.client,
         notify_config=NOTIFY,
         poll_seconds=0.05,
         instance="solo",
-        clock=lambda: fixed,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
@@ -140,6 +167,11 @@ async def test_the_scheduler_runs_on_sqlite_too(
     await eventually(lambda: outcome(service.context, "digest") == ["ran"], "digest runs")
     stop.set()
     await task
-    [run] = [r for r in runs(service.engine, "digest") if r.period == "2026-12-25"]
-    assert run.summary == {"working_day": False, "digests": 0}
+    local_day = test_now.astimezone(LONDON).date()
+    [run] = runs(service.engine, "digest")
+    assert run.period == local_day.isoformat()
     assert run.state == "ok" and run.finished_at is not None
+    if working:
+        assert run.summary == {"working_day": True, "digests": 1, "roles": ["coordinator"]}
+    else:
+        assert run.summary == {"working_day": False, "digests": 0}
