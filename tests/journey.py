@@ -7,6 +7,7 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from core.clock import local_date
 from core.pathways import submit_step
 from models.config import PathwayConfig
 from models.state import PathwayState
@@ -41,7 +42,8 @@ class Journey:
         return env
 
     async def today(self) -> date:
-        return (await self.env.get_current_time()).date()
+        """Today in the centre's calendar by the pathway's clock, as the workflow counts it."""
+        return local_date(await self.env.get_current_time())
 
     async def step(self, name: str, payload: dict[str, Any]) -> PathwayState:
         self.state = await submit_step(self.pathways.client, self.id, name, payload)

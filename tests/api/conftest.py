@@ -22,6 +22,7 @@ from api.accounts import issue_token
 from api.main import create_app
 from api.seed import seed_demo_users
 from api.settings import ApiSettings
+from core.clock import local_date
 from core.config import Settings
 from core.db import get_engine
 from models.tables import PathwayRow
@@ -100,9 +101,9 @@ class Api:
         self.clock = app.state.ctx.clock
 
     async def today(self) -> date:
-        """Today by the app's clock, which is the time-skipping server's."""
+        """Today (the centre's date) by the app's clock, which is the time-skipping server's."""
         now: datetime = await self.clock()
-        return now.date()
+        return local_date(now)
 
     def auth(self, role: Role) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}

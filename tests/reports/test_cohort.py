@@ -5,6 +5,7 @@ from datetime import date
 
 from sqlmodel import Session, col, select
 
+from core.clock import local_date
 from core.pathways import parse_step
 from demo.cohort import CohortConfig, generate_cohort, seed_cohort, synthetic_nhs_number
 from models.referral import Referral
@@ -51,7 +52,7 @@ def test_synthetic_nhs_numbers_pass_the_check_digit() -> None:
 
 
 async def test_seeding_drives_real_pathways(pathways) -> None:
-    today = (await pathways.env.get_current_time()).date()
+    today = local_date(await pathways.env.get_current_time())
     scripts = generate_cohort(3, seed=1, start=today, config=SHORT)
     ids = await seed_cohort(
         pathways.client,

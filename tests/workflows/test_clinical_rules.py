@@ -7,6 +7,7 @@ from sqlmodel import Session
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from core.clock import local_date
 from models.config import PathwayConfig
 from models.tables import OutcomeRow, PathwayRow, WaitingClockRow
 from models.vocab import Stage
@@ -142,7 +143,7 @@ async def test_a_reild_pattern_opens_a_clinician_review(pathways) -> None:
 
 async def test_waiting_time_clocks_run_from_referral_and_decision_to_treatment(pathways) -> None:
     j = await drive_to(pathways, Stage.MDT_REVIEW)
-    referred = j.state.referred_at.date()
+    referred = local_date(j.state.referred_at)
     await j.sleep(10)
     await j.step("mdt-decision", payloads.mdt(await j.today()))
     decided = await j.today()

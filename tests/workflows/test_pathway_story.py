@@ -6,6 +6,7 @@ import pytest
 from temporalio.client import WorkflowHandle
 
 from core.calendar import WorkingCalendar
+from core.clock import local_date
 from core.pathways import submit_step
 from models.state import PathwayState
 from models.vocab import Stage, TaskState, VisitState
@@ -30,7 +31,7 @@ async def test_a_treated_patient_completes_five_years_of_follow_up(pathways) -> 
         return state
 
     async def today():
-        return (await env.get_current_time()).date()
+        return local_date(await env.get_current_time())
 
     # A complete referral goes straight to the MDT list.
     state = await wait_for_stage(handle, Stage.MDT_REVIEW)
