@@ -1,14 +1,15 @@
 """Replay safety: recorded histories must replay against the current workflow code.
 
 Histories under tests/histories/ were recorded from real runs of these journeys; the two
-older ones predate registry submission and prove its `workflow.patched()` guard. Record new
+older ones predate registry submission and prove its `workflow.patched()` guard, and all but
+the one referred after midnight predate the "referral-day-local" patch. Record new
 ones (SIRT_RECORD_HISTORIES=name,name; =1 for all) only for a deliberate, patched change: an
 old history that no longer replays means a running pathway would break on deploy.
 """
 
 import os
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from models.vocab import Stage
 from tests import payloads
 from tests.conftest import TEST_KEY
 from tests.journey import Journey, drive_to
+from tests.pinned import LONDON
 from workflows.pathway import PatientPathwayWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
@@ -59,12 +61,26 @@ async def treated_with_registry_submissions_and_a_withdrawal(pathways) -> Journe
     return j
 
 
+async def referred_a_minute_after_midnight_then_not_suitable(pathways) -> Journey:
+    # At 00:01 in summer time UTC's date is yesterday's: the "referral-day-local" patch.
+    now = await pathways.env.get_current_time()
+    midnight = datetime.combine(now.astimezone(LONDON).date(), time(0, 1), tzinfo=LONDON)
+    await pathways.env.sleep(midnight + timedelta(days=1) - now)
+    j = await drive_to(pathways, Stage.MDT_REVIEW)
+    assert j.state.clocks["62-day#1"].start == await j.today()
+    await j.step("mdt-decision", payloads.mdt(await j.today(), "not_suitable", reason="ECOG 3"))
+    return j
+
+
 JOURNEYS: dict[str, Callable[..., Awaitable[Journey]]] = {
     "treated_with_registry_submissions_and_a_withdrawal": (
         treated_with_registry_submissions_and_a_withdrawal
     ),
     "follow_up_missed_visit_then_death": through_follow_up_with_a_missed_visit,
     "mdt_rediscussed_then_not_suitable": rediscussed_then_not_suitable,
+    "referred_a_minute_after_midnight_then_not_suitable": (
+        referred_a_minute_after_midnight_then_not_suitable
+    ),
 }
 
 
