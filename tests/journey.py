@@ -64,9 +64,14 @@ async def start(pathways: Any, config: PathwayConfig | None = None, **referral: 
 
 
 async def drive_to(
-    pathways: Any, stage: Stage, config: PathwayConfig | None = None, lung_dose_gy: float = 6.0
+    pathways: Any,
+    stage: Stage,
+    config: PathwayConfig | None = None,
+    lung_dose_gy: float = 6.0,
+    workup: dict[str, Any] | None = None,
 ) -> Journey:
-    """A complete referral taken through each step until the pathway is in ``stage``."""
+    """A complete referral taken through each step until the pathway is in ``stage``;
+    ``workup`` overrides fields of the work-up it records."""
     j = await start(pathways, config)
     target = _ORDER.index(stage)
     if target >= 1:
@@ -75,7 +80,7 @@ async def drive_to(
         when = await j.today() + timedelta(days=2)
         await j.step("schedule-workup", {"scheduled_on": when.isoformat()})
         await j.sleep(2)
-        await j.step("workup", payloads.workup(await j.today()))
+        await j.step("workup", payloads.workup(await j.today(), **(workup or {})))
     if target >= 3:
         await j.step("dosimetry-plan", payloads.plan(await j.today(), lung_dose_gy=lung_dose_gy))
     if target >= 4:

@@ -8,10 +8,12 @@ The main loop only sleeps until the next alarm (reminder, overdue, escalation, t
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ApplicationError
@@ -20,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.projection import ProjectionActivities
     from clinical.clocks import ClockPause, WaitingClock
     from clinical.enums import ClockKind
+    from clinical.errors import ClinicalRuleError
     from clinical.liver_toxicity import braat_grade
     from clinical.recist import best_overall_response
     from core.calendar import WorkingCalendar
@@ -132,6 +135,30 @@ def _refuse(message: str, kind: str = "InvalidStep") -> ApplicationError:
     return ApplicationError(message, type=kind, non_retryable=True)
 
 
+_P = TypeVar("_P", bound=BaseModel)
+
+
+@dataclass
+class _Working:
+    """What a step may change: the state and what is queued for the next commit."""
+
+    state: PathwayState
+    wake: bool
+    dirty_tasks: set[str]
+    dirty_visits: set[str]
+    stage_changes: list[StageChange]
+    outcomes: list[OutcomeRecord]
+    outbox: list[OutboxMessage]
+    clocks_dirty: bool
+
+
+def _cannot_apply(exc: Exception) -> ApplicationError:
+    """A refusal for a step that raised: clinical rules say what is wrong in their message."""
+    detail = str(exc) or type(exc).__name__
+    kind = "ClinicalRule" if isinstance(exc, ClinicalRuleError) else "CannotApply"
+    return _refuse(f"payload: cannot be recorded on this pathway: {detail}", kind)
+
+
 @workflow.defn
 class PatientPathwayWorkflow:
     """One patient's SIRT pathway from referral to the end of follow-up."""
@@ -237,6 +264,10 @@ class PatientPathwayWorkflow:
     @workflow.update
     async def triage_referral(self, d: TriageDecision) -> PathwayState:
         """Accept the referral as complete, or re-request what is missing."""
+        self._apply(self._triage_referral, d)
+        return await self._commit()
+
+    def _triage_referral(self, d: TriageDecision) -> None:
         task = self._open_task_of(TaskKind.TRIAGE_REFERRAL)
         assert task is not None
         self._record("triage", d)
@@ -246,17 +277,21 @@ class PatientPathwayWorkflow:
             self._open_task(TaskKind.MDT_DECISION)
         else:
             self._request_missing(task, d.missing_items)
-        return await self._commit()
 
     @triage_referral.validator
     def _validate_triage(self, d: TriageDecision) -> None:
         self._require_stage(Stage.REFERRED)
         if self._open_task_of(TaskKind.TRIAGE_REFERRAL) is None:
             raise _refuse("stage: the referral has no open triage task")
+        self._trial(self._triage_referral, d)
 
     @workflow.update
     async def record_mdt_decision(self, d: MdtDecision) -> PathwayState:
         """Record the MDT's decision; during follow-up, 'proceed' starts a repeat SIRT."""
+        self._apply(self._record_mdt_decision, d)
+        return await self._commit()
+
+    def _record_mdt_decision(self, d: MdtDecision) -> None:
         st = self._state
         flags = mdt_flags(d, st.cumulative_lung_dose_gy, self._config.clinical)
         outcome_id = self._record(
@@ -271,7 +306,7 @@ class PatientPathwayWorkflow:
                 self._cancel_follow_up("repeat SIRT decided by MDT")
                 self._enter(Stage.WORKUP, f"repeat SIRT decided (outcome {outcome_id})")
                 self._open_task(TaskKind.SCHEDULE_WORKUP)
-            return await self._commit()
+            return
         task = self._open_task_of(TaskKind.MDT_DECISION)
         if task is not None:
             self._close(task)
@@ -286,7 +321,6 @@ class PatientPathwayWorkflow:
             self._open_task(
                 TaskKind.MDT_DECISION, detail="re-discuss; needs: " + ", ".join(d.missing_items)
             )
-        return await self._commit()
 
     @record_mdt_decision.validator
     def _validate_mdt(self, d: MdtDecision) -> None:
@@ -296,22 +330,31 @@ class PatientPathwayWorkflow:
         refusal = mdt_refusal(d, flags)
         if refusal:
             raise _refuse(refusal, "Contraindication")
+        self._trial(self._record_mdt_decision, d)
 
     @workflow.update
     async def schedule_workup(self, d: ScheduleProcedure) -> PathwayState:
         """Book (or re-book) the work-up angiography."""
+        self._apply(self._schedule_workup, d)
+        return await self._commit()
+
+    def _schedule_workup(self, d: ScheduleProcedure) -> None:
         self._book(d, TaskKind.SCHEDULE_WORKUP, TaskKind.RECORD_WORKUP)
         self._state.workup_on = d.scheduled_on
-        return await self._commit()
 
     @schedule_workup.validator
     def _validate_schedule_workup(self, d: ScheduleProcedure) -> None:
         self._require_stage(Stage.WORKUP)
         self._bookable("scheduled_on", d.scheduled_on)
+        self._trial(self._schedule_workup, d)
 
     @workflow.update
     async def record_workup(self, d: WorkupResult) -> PathwayState:
         """Record the work-up; unresolved extrahepatic uptake goes back to the MDT."""
+        self._apply(self._record_workup, d)
+        return await self._commit()
+
+    def _record_workup(self, d: WorkupResult) -> None:
         task = self._open_task_of(TaskKind.RECORD_WORKUP)
         assert task is not None
         self._close(task)
@@ -326,7 +369,6 @@ class PatientPathwayWorkflow:
         else:
             self._enter(Stage.DOSIMETRY_PLANNING, "work-up recorded")
             self._open_task(TaskKind.DOSIMETRY_PLAN)
-        return await self._commit()
 
     @record_workup.validator
     def _validate_record_workup(self, d: WorkupResult) -> None:
@@ -334,10 +376,15 @@ class PatientPathwayWorkflow:
         if self._open_task_of(TaskKind.RECORD_WORKUP) is None:
             raise _refuse("scheduled_on: book the work-up before recording it")
         self._not_in_future("performed_on", d.performed_on)
+        self._trial(self._record_workup, d)
 
     @workflow.update
     async def record_dosimetry_plan(self, d: DosimetryPlan) -> PathwayState:
         """Record the signed-off dosimetry plan; treatment can then be booked."""
+        self._apply(self._record_dosimetry_plan, d)
+        return await self._commit()
+
+    def _record_dosimetry_plan(self, d: DosimetryPlan) -> None:
         task = self._open_task_of(TaskKind.DOSIMETRY_PLAN)
         assert task is not None
         self._close(task)
@@ -353,7 +400,6 @@ class PatientPathwayWorkflow:
         self._state.plan = d
         self._enter(Stage.TREATMENT_SCHEDULED, "dosimetry plan signed off")
         self._open_task(TaskKind.SCHEDULE_TREATMENT)
-        return await self._commit()
 
     @record_dosimetry_plan.validator
     def _validate_plan(self, d: DosimetryPlan) -> None:
@@ -377,21 +423,30 @@ class PatientPathwayWorkflow:
                 else ""
             )
             raise _refuse(f"{violations[0].field}: {messages}{hint}", "UnsafePlan")
+        self._trial(self._record_dosimetry_plan, d)
 
     @workflow.update
     async def schedule_treatment(self, d: ScheduleProcedure) -> PathwayState:
         """Book (or re-book) the SIRT treatment."""
-        self._book(d, TaskKind.SCHEDULE_TREATMENT, TaskKind.RECORD_TREATMENT)
+        self._apply(self._schedule_treatment, d)
         return await self._commit()
+
+    def _schedule_treatment(self, d: ScheduleProcedure) -> None:
+        self._book(d, TaskKind.SCHEDULE_TREATMENT, TaskKind.RECORD_TREATMENT)
 
     @schedule_treatment.validator
     def _validate_schedule_treatment(self, d: ScheduleProcedure) -> None:
         self._require_stage(Stage.TREATMENT_SCHEDULED)
         self._bookable("scheduled_on", d.scheduled_on)
+        self._trial(self._schedule_treatment, d)
 
     @workflow.update
     async def record_treatment(self, d: TreatmentRecord) -> PathwayState:
         """Record the delivery; follow-up visits are scheduled from its date."""
+        self._apply(self._record_treatment, d)
+        return await self._commit_and_submit()
+
+    def _record_treatment(self, d: TreatmentRecord) -> None:
         st = self._state
         task = self._open_task_of(TaskKind.RECORD_TREATMENT)
         assert task is not None and st.plan is not None
@@ -410,7 +465,6 @@ class PatientPathwayWorkflow:
         self._record("treatment", d, delivered_lung_dose_gy=round(lung_dose, 2))
         self._enter(Stage.FOLLOW_UP, f"treatment {st.treatment_number} delivered")
         self._schedule_visits(d.performed_on)
-        return await self._commit_and_submit()
 
     @record_treatment.validator
     def _validate_record_treatment(self, d: TreatmentRecord) -> None:
@@ -425,10 +479,15 @@ class PatientPathwayWorkflow:
         unknown = [p.position for p in d.positions if p.position not in planned]
         if unknown:
             raise _refuse(f"positions: {', '.join(unknown)} not in the dosimetry plan")
+        self._trial(self._record_treatment, d)
 
     @workflow.update
     async def amend_treatment_date(self, d: AmendTreatmentDate) -> PathwayState:
         """Correct the treatment date; every pending visit moves with it."""
+        self._apply(self._amend_treatment_date, d)
+        return await self._commit_and_submit()
+
+    def _amend_treatment_date(self, d: AmendTreatmentDate) -> None:
         self._state.treatment_on = d.performed_on
         self._record("treatment_date_amended", d)
         for visit in self._current_visits():
@@ -437,17 +496,21 @@ class PatientPathwayWorkflow:
                 visit.due_on = self._clock.on_or_after(visit_due_on(d.performed_on, spec))
                 self._dirty_visits.add(visit.id)
                 self._move_task(self._state.tasks[visit.task_id], visit.due_on, visit)
-        return await self._commit_and_submit()
 
     @amend_treatment_date.validator
     def _validate_amend(self, d: AmendTreatmentDate) -> None:
         self._require_stage(Stage.FOLLOW_UP)
         self._not_in_future("performed_on", d.performed_on)
         self._not_before_workup("performed_on", d.performed_on)
+        self._trial(self._amend_treatment_date, d)
 
     @workflow.update
     async def record_follow_up_visit(self, d: FollowUpVisitRecord) -> PathwayState:
         """Record the outcomes of one scheduled visit."""
+        self._apply(self._record_follow_up_visit, d)
+        return await self._commit_and_submit()
+
+    def _record_follow_up_visit(self, d: FollowUpVisitRecord) -> None:
         visit = self._scheduled_visit(d.visit_code)
         assert visit is not None
         visit.state = VisitState.DONE
@@ -474,7 +537,6 @@ class PatientPathwayWorkflow:
         reild = results.get("reild")
         if reild and reild["present"] and self._open_task_of(TaskKind.REILD_REVIEW) is None:
             self._open_task(TaskKind.REILD_REVIEW, detail=reild["reason"])
-        return await self._commit_and_submit()
 
     @record_follow_up_visit.validator
     def _validate_visit(self, d: FollowUpVisitRecord) -> None:
@@ -492,40 +554,53 @@ class PatientPathwayWorkflow:
             raise _refuse(
                 f"visit_date: {d.visit_date} is before visit {visit.code}'s window opens ({opens})"
             )
+        self._trial(self._record_follow_up_visit, d)
 
     @workflow.update
     async def record_unscheduled_event(self, d: UnscheduledEvent) -> PathwayState:
         """Record an adverse event, a death or a withdrawal."""
+        self._apply(self._record_unscheduled_event, d)
+        return await self._commit_and_submit()
+
+    def _record_unscheduled_event(self, d: UnscheduledEvent) -> None:
         self._record(d.kind, d)
         if d.kind == "death":
             self._exit(Stage.DECEASED, f"died {d.occurred_on}: {d.cause_of_death}")
         elif d.kind == "withdrawal":
             self._exit(Stage.WITHDRAWN, f"withdrew {d.occurred_on}: {d.reason}")
-        return await self._commit_and_submit()
 
     @record_unscheduled_event.validator
     def _validate_event(self, d: UnscheduledEvent) -> None:
         if self._state.stage.is_terminal:
             raise _refuse(f"stage: the pathway has ended ({self._state.stage})", "WrongStage")
         self._not_in_future("occurred_on", d.occurred_on)
+        self._trial(self._record_unscheduled_event, d)
 
     @workflow.update
     async def close_task(self, d: TaskClosure) -> PathwayState:
         """Close a chase task for a missed visit, with a note."""
+        self._apply(self._close_task, d)
+        return await self._commit()
+
+    def _close_task(self, d: TaskClosure) -> None:
         task = self._state.tasks[d.task_id]
         self._close(task)
         self._record("task_closed", d)
-        return await self._commit()
 
     @close_task.validator
     def _validate_close(self, d: TaskClosure) -> None:
         task = self._state.tasks.get(d.task_id)
         if task is None or not task.is_open or task.kind != TaskKind.CHASE_MISSED_VISIT:
             raise _refuse(f"task_id: {d.task_id!r} is not an open chase task")
+        self._trial(self._close_task, d)
 
     @workflow.update
     async def review_lost_to_follow_up(self, d: LtfuReview) -> PathwayState:
         """After consecutive missed visits: carry on, or record loss to follow-up."""
+        self._apply(self._review_lost_to_follow_up, d)
+        return await self._commit()
+
+    def _review_lost_to_follow_up(self, d: LtfuReview) -> None:
         task = self._open_task_of(TaskKind.LTFU_REVIEW)
         assert task is not None
         self._close(task)
@@ -534,36 +609,43 @@ class PatientPathwayWorkflow:
             self._exit(Stage.LOST_TO_FOLLOW_UP, d.note)
         else:
             self._state.consecutive_missed_visits = 0
-        return await self._commit()
 
     @review_lost_to_follow_up.validator
     def _validate_ltfu(self, d: LtfuReview) -> None:
         if self._open_task_of(TaskKind.LTFU_REVIEW) is None:
             raise _refuse("decision: there is no open lost-to-follow-up review")
+        self._trial(self._review_lost_to_follow_up, d)
 
     @workflow.update
     async def record_reild_review(self, d: ReildReview) -> PathwayState:
         """Grade suspected REILD (Braat) and close the review task."""
+        self._apply(self._record_reild_review, d)
+        return await self._commit_and_submit()
+
+    def _record_reild_review(self, d: ReildReview) -> None:
         task = self._open_task_of(TaskKind.REILD_REVIEW)
         assert task is not None
         self._close(task)
         self._record("reild_review", d, braat_grade=int(braat_grade(d.findings)))
-        return await self._commit_and_submit()
 
     @record_reild_review.validator
     def _validate_reild(self, d: ReildReview) -> None:
         if self._open_task_of(TaskKind.REILD_REVIEW) is None:
             raise _refuse("findings: there is no open REILD review")
+        self._trial(self._record_reild_review, d)
 
     @workflow.update
     async def pause_clock(self, d: ClockPauseRequest) -> PathwayState:
         """Pause a waiting-time clock for documented patient choice."""
+        self._apply(self._pause_clock, d)
+        return await self._commit()
+
+    def _pause_clock(self, d: ClockPauseRequest) -> None:
         key, clock = self._running_clock(d.kind)
         pause = ClockPause(start=d.start, reason=d.reason)
         self._state.clocks[key] = clock.model_copy(update={"pauses": (*clock.pauses, pause)})
         self._clocks_dirty = True
         self._record("clock_paused", d, clock=key)
-        return await self._commit()
 
     @pause_clock.validator
     def _validate_pause(self, d: ClockPauseRequest) -> None:
@@ -579,17 +661,21 @@ class PatientPathwayWorkflow:
             )
         except ValueError as exc:
             raise _refuse(f"start: {_first_error(exc)}") from None
+        self._trial(self._pause_clock, d)
 
     @workflow.update
     async def resume_clock(self, d: ClockResume) -> PathwayState:
         """End the running pause of a waiting-time clock."""
+        self._apply(self._resume_clock, d)
+        return await self._commit()
+
+    def _resume_clock(self, d: ClockResume) -> None:
         key, clock = self._running_clock(d.kind)
         *done, last = clock.pauses
         ended = last.model_copy(update={"end": d.end})
         self._state.clocks[key] = clock.model_copy(update={"pauses": (*done, ended)})
         self._clocks_dirty = True
         self._record("clock_resumed", d, clock=key)
-        return await self._commit()
 
     @resume_clock.validator
     def _validate_resume(self, d: ClockResume) -> None:
@@ -599,6 +685,7 @@ class PatientPathwayWorkflow:
         self._not_in_future("end", d.end)
         if d.end < clock.pauses[-1].start:
             raise _refuse(f"end: {d.end} is before the pause started ({clock.pauses[-1].start})")
+        self._trial(self._resume_clock, d)
 
     def _running_clock(self, kind: ClockKind) -> tuple[str, WaitingClock]:
         for key, clock in self._state.clocks.items():
@@ -611,6 +698,61 @@ class PatientPathwayWorkflow:
         if kind in self._config.clocks and key not in self._state.clocks:
             self._state.clocks[key] = WaitingClock(kind=kind, start=start)
             self._clocks_dirty = True
+
+    # ---------------------------------------------------------------- applying a step
+
+    def _trial(self, step: Callable[[_P], None], d: _P) -> None:
+        """Validator side: run the step on a copy of the working state, then put it back.
+
+        The handler runs the very same step, so whatever the step would raise on this state
+        is refused here, before the Update reaches history, and a handler whose validator
+        passed cannot fail the workflow task.
+        """
+        saved = self._working_copy()
+        try:
+            step(d)
+        except ApplicationError:
+            raise
+        except Exception as exc:  # a refusal, never a wedged workflow task
+            raise _cannot_apply(exc) from None
+        finally:
+            self._restore(saved)
+
+    def _apply(self, step: Callable[[_P], None], d: _P) -> None:
+        """Handler side: the step on the live state. Should it still raise (state moved on
+        between validator and handler), the state is put back and only the Update fails."""
+        saved = self._working_copy()
+        try:
+            step(d)
+        except Exception as exc:
+            self._restore(saved)
+            if isinstance(exc, ApplicationError):
+                raise
+            raise _cannot_apply(exc) from None
+
+    def _working_copy(self) -> _Working:
+        """Swap in copies of everything a step may change; returns the originals."""
+        saved = _Working(
+            state=self._state,
+            wake=self._wake,
+            dirty_tasks=self._dirty_tasks,
+            dirty_visits=self._dirty_visits,
+            stage_changes=self._stage_changes,
+            outcomes=self._outcomes,
+            outbox=self._outbox,
+            clocks_dirty=self._clocks_dirty,
+        )
+        self._state = self._state.model_copy(deep=True)
+        self._dirty_tasks, self._dirty_visits = set(self._dirty_tasks), set(self._dirty_visits)
+        self._stage_changes = list(self._stage_changes)
+        self._outcomes, self._outbox = list(self._outcomes), list(self._outbox)
+        return saved
+
+    def _restore(self, saved: _Working) -> None:
+        self._state, self._wake = saved.state, saved.wake
+        self._dirty_tasks, self._dirty_visits = saved.dirty_tasks, saved.dirty_visits
+        self._stage_changes, self._outcomes = saved.stage_changes, saved.outcomes
+        self._outbox, self._clocks_dirty = saved.outbox, saved.clocks_dirty
 
     # ---------------------------------------------------------------- validation helpers
 
