@@ -23,6 +23,7 @@ from core.config import Settings
 from core.db import get_engine
 from notifications.config import NotifyConfig, load_notify_config
 from notifications.delivery import owner_id
+from registry.config import RegistrySettings
 from scheduler import jobs
 from scheduler.lock import SchedulerLock, lock_for
 
@@ -43,6 +44,7 @@ class SchedulerService:
         instance: str | None = None,
         clock: Callable[[], datetime] | None = None,
         specs: tuple[jobs.JobSpec, ...] = jobs.JOBS,
+        registry_settings: RegistrySettings | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -52,6 +54,8 @@ class SchedulerService:
         self.instance = instance or owner_id()
         self.clock = clock or (lambda: datetime.now(UTC))
         self.specs = specs
+        # Off unless SIRT_REGISTRY_URL is set, like the worker's submissions.
+        self.registry = registry_settings or RegistrySettings()
         self.engine = get_engine(settings.resolved_database_url)
         self.context: jobs.JobContext | None = None
         self._scheduler: BackgroundScheduler | None = None
@@ -111,6 +115,7 @@ class SchedulerService:
             loop=loop,
             instance=self.instance,
             clock=self.clock,
+            registry=self.registry,
         )
         jobs.activate(self.context)
         # Paused while the jobs are (re)registered, so nothing fires half-configured.
