@@ -132,14 +132,15 @@ async def nightly_registry_job(pathways: Pathways, registry: Registry, night: da
         jobs.deactivate(ctx)
 
 
-def submissions(engine: Engine, pathway_id: str) -> list[tuple[int, str]]:
+def submissions(engine: Engine, pathway_id: str) -> list[tuple[int, str, int]]:
+    """(version, status, attempts) of each version of the pathway's registry record."""
     with Session(engine) as session:
         found = session.exec(
             select(RegistrySubmissionRow)
             .where(col(RegistrySubmissionRow.pathway_id) == pathway_id)
             .order_by(col(RegistrySubmissionRow.version))
         ).all()
-    return [(r.version, r.status) for r in found]
+    return [(r.version, r.status, r.attempts) for r in found]
 
 
 async def test_a_week_long_registry_outage_delays_no_follow_up_reminder_or_missed_visit_timeout(
@@ -160,16 +161,17 @@ async def test_a_week_long_registry_outage_delays_no_follow_up_reminder_or_misse
     call = state.visits["t1-1w"]
     assert call.due_on == monday + timedelta(weeks=1)
 
-    # Follow-up continues as new straight away, leaving the failing submission behind.
+    # Follow-up continues as new straight away, handing the submission to the new run.
     await new_run_of(j, first_run)
     old = await pathways.client.get_workflow_handle(j.id, run_id=first_run).describe()
     assert old.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
     assert old.close_time is not None and old.close_time < at(wednesday, 11)
 
-    # A week of outage: every submission attempt is refused.
+    # A week of outage: every submission attempt reaches the registry and is refused.
     next_wednesday = wednesday + timedelta(weeks=1)
     await sleep_until(j, at(next_wednesday, 12))
     assert registry.posts == [] and registry.refused > 1
+    assert submissions(pathways.engine, j.id) == [(1, "failed", registry.refused)]
 
     # The call's reminder (the working day before) and its overdue notice came at 08:00 on
     # their days, sent then, not when the registry came back.
@@ -196,12 +198,13 @@ async def test_a_week_long_registry_outage_delays_no_follow_up_reminder_or_misse
     registry.down = False
     night = at(next_wednesday + timedelta(days=1), 3) + timedelta(minutes=30)
     await sleep_until(j, night)
-    assert registry.posts == [] and submissions(pathways.engine, j.id) == [(1, "failed")]
+    refused = registry.refused
+    assert registry.posts == [] and submissions(pathways.engine, j.id) == [(1, "failed", refused)]
     await nightly_registry_job(pathways, registry, night)
     [run] = runs(pathways.engine, "registry")
     assert run.summary == {"enabled": True, "sent": 1}
     assert len(registry.posts) == 1
-    assert submissions(pathways.engine, j.id) == [(1, "sent")]
+    assert submissions(pathways.engine, j.id) == [(1, "sent", refused + 1)]
 
     # The run that continued as new without waiting replays against this code.
     history = await pathways.client.get_workflow_handle(j.id, run_id=first_run).fetch_history()
