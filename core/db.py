@@ -41,6 +41,6 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(url: str) -> None:
-    """Bring the read-model schema up to date."""
+    """Bring the read-model schema up to date (to the one head; a second head is an error)."""
     get_engine(url)  # creates the SQLite directory if needed
-    command.upgrade(alembic_config(url), "heads")
+    command.upgrade(alembic_config(url), "head")

@@ -121,6 +121,11 @@ class PathwayInput(BaseModel):
     referral: Referral
     config: PathwayConfig = Field(default_factory=PathwayConfig)
     carried: PathwayState | None = None
+    resubmit_registry: bool = Field(
+        default=False,
+        description="A registry submission was still in flight when the last run continued "
+        "as new; the new run starts it again.",
+    )
 
 
 class PathwaySummary(BaseModel):

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from core import clock
+from core import clock as core_clock
 from models.reports import RegistrySubmissionRow, SubmissionStatus
 from models.tables import PathwayRow
 from registry.config import RegistrySettings
@@ -165,7 +165,12 @@ def _claim(
 
 
 def _finish(
-    engine: Engine, row_id: int, status: SubmissionStatus, http_status: int | None, text: str
+    engine: Engine,
+    row_id: int,
+    status: SubmissionStatus,
+    http_status: int | None,
+    text: str,
+    now: datetime,
 ) -> None:
     with Session(engine) as session:
         row = session.get(RegistrySubmissionRow, row_id)
@@ -174,7 +179,7 @@ def _finish(
         row.http_status = http_status
         row.response = text[:_KEEP_RESPONSE_CHARS]
         if status == SubmissionStatus.SENT:
-            row.sent_at = clock.now()
+            row.sent_at = now
         session.add(row)
         session.commit()
 
@@ -184,11 +189,13 @@ def submit_if_changed(
     pathway_id: str,
     transport: Transport,
     settings: RegistrySettings | None = None,
+    clock: Callable[[], datetime] = core_clock.now,
 ) -> SubmissionResult:
     """Send the pathway's registry record if it differs from the last version sent.
 
     Raises SubmissionError when the registry fails (the version stays claimed as failed and
     the next call resends it) and SubmissionInProgress when another attempt is sending.
+    ``clock`` dates claims and sends (and so decides when a pending claim is stale).
     """
     settings = settings or RegistrySettings()
     records = load_records(engine, settings, [pathway_id])
@@ -197,7 +204,7 @@ def submit_if_changed(
     record = records[0]
     record_hash = record.content_hash()
     body = bundle_json(record_bundle(record, settings))
-    claimed = _claim(engine, pathway_id, record_hash, body, settings, clock.now())
+    claimed = _claim(engine, pathway_id, record_hash, body, settings, clock())
     if claimed is None:
         return SubmissionResult(pathway_id=pathway_id, status="unchanged", record_hash=record_hash)
     row_id, version = claimed
@@ -207,9 +214,10 @@ def submit_if_changed(
     try:
         response = transport(request)
     except Exception as exc:
-        _finish(engine, row_id, SubmissionStatus.FAILED, None, f"{type(exc).__name__}: {exc}")
+        failure = f"{type(exc).__name__}: {exc}"
+        _finish(engine, row_id, SubmissionStatus.FAILED, None, failure, clock())
         raise
-    _finish(engine, row_id, SubmissionStatus.SENT, response.status_code, response.body)
+    _finish(engine, row_id, SubmissionStatus.SENT, response.status_code, response.body, clock())
     return SubmissionResult(
         pathway_id=pathway_id,
         status="sent",
@@ -220,7 +228,10 @@ def submit_if_changed(
 
 
 def submit_all_changed(
-    engine: Engine, transport: Transport, settings: RegistrySettings | None = None
+    engine: Engine,
+    transport: Transport,
+    settings: RegistrySettings | None = None,
+    clock: Callable[[], datetime] = core_clock.now,
 ) -> dict[str, int]:
     """Reconcile: submit every treated pathway whose record changed; counts by outcome.
 
@@ -235,7 +246,7 @@ def submit_all_changed(
     for pid in pathway_ids:
         status: str
         try:
-            status = submit_if_changed(engine, pid, transport, settings).status
+            status = submit_if_changed(engine, pid, transport, settings, clock).status
         except (SubmissionError, SubmissionInProgress):
             status = "failed"
         counts[status] = counts.get(status, 0) + 1

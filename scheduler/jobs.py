@@ -20,6 +20,8 @@ from temporalio.client import Client
 
 from core.calendar import CalendarConfig
 from notifications.config import NotifyConfig
+from registry.config import RegistrySettings
+from registry.submission import HttpTransport, submit_all_changed
 from scheduler.digest import write_digests
 from scheduler.reconcile import reconcile
 from scheduler.runs import FAILED, OK, claim_period, finish_period
@@ -40,6 +42,7 @@ class JobContext:
     loop: asyncio.AbstractEventLoop
     instance: str
     clock: Callable[[], datetime]
+    registry: RegistrySettings | None = None
     outcomes: list[tuple[str, str, str]] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
 
@@ -107,6 +110,16 @@ def _reconcile(ctx: JobContext, today: date, now: datetime) -> dict[str, Any]:
     return report.summary()
 
 
+def _registry(ctx: JobContext, today: date, now: datetime) -> dict[str, Any]:
+    settings = ctx.registry
+    if settings is None or not settings.url:
+        return {"enabled": False}
+    transport = HttpTransport(settings.url, settings.timeout_seconds)
+    counts = submit_all_changed(ctx.engine, transport, settings, ctx.clock)
+    ctx.results["registry"] = counts
+    return {"enabled": True, **counts}
+
+
 def _snapshot(ctx: JobContext, today: date, now: datetime) -> dict[str, Any]:
     totals = take_snapshot(ctx.engine, today, now)
     ctx.results["snapshot"] = totals
@@ -121,6 +134,15 @@ def digest_job() -> None:
 def reconcile_job() -> None:
     """The nightly reconciliation of open pathways against Temporal."""
     _run("reconcile", date.isoformat, _reconcile)
+
+
+def registry_job() -> None:
+    """The nightly resubmission of registry records not sent since they last changed.
+
+    The pathway's own submissions give up after a week, and one cut off by continue-as-new
+    or by the pathway ending is not retried by the workflow: this job sends what they missed.
+    """
+    _run("registry", date.isoformat, _registry)
 
 
 def snapshot_job() -> None:
@@ -150,6 +172,12 @@ JOBS: tuple[JobSpec, ...] = (
         "reconcile",
         "scheduler.jobs:reconcile_job",
         lambda cal: CronTrigger(hour=2, minute=30, timezone=cal.timezone),
+        6 * 3600,
+    ),
+    JobSpec(
+        "registry",
+        "scheduler.jobs:registry_job",
+        lambda cal: CronTrigger(hour=3, minute=30, timezone=cal.timezone),
         6 * 3600,
     ),
     JobSpec(

@@ -24,6 +24,7 @@ from core.config import Settings
 from core.db import get_engine
 from notifications.config import NotifyConfig, load_notify_config
 from notifications.delivery import owner_id
+from registry.config import RegistrySettings
 from scheduler import jobs
 from scheduler.lock import SchedulerLock, lock_for
 
@@ -44,6 +45,7 @@ class SchedulerService:
         instance: str | None = None,
         clock: Callable[[], datetime] | None = None,
         specs: tuple[jobs.JobSpec, ...] = jobs.JOBS,
+        registry_settings: RegistrySettings | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -53,6 +55,8 @@ class SchedulerService:
         self.instance = instance or owner_id()
         self.clock = clock or core_clock.now
         self.specs = specs
+        # Off unless SIRT_REGISTRY_URL is set, like the worker's submissions.
+        self.registry = registry_settings or RegistrySettings()
         self.engine = get_engine(settings.resolved_database_url)
         self.context: jobs.JobContext | None = None
         self._scheduler: BackgroundScheduler | None = None
@@ -113,6 +117,7 @@ class SchedulerService:
             loop=loop,
             instance=self.instance,
             clock=self.clock,
+            registry=self.registry,
         )
         jobs.activate(self.context)
         # Paused while the jobs are (re)registered, so nothing fires half-configured.

@@ -86,6 +86,10 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[Any], ...] = (
     CENTRE_KEY,
 )
 
+# Continue-as-new used to wait for in-flight registry submissions, which held every alarm for
+# as long as the registry was down (up to a week); runs with this marker hand them on instead.
+_CAN_WITHOUT_REGISTRY_WAIT = "continue-as-new-without-waiting-for-registry"
+
 # A registry outage must not hold up the pathway: submissions run beside it and retry for a
 # week; the nightly job resubmits anything that still differs.
 _REGISTRY_RETRY = RetryPolicy(
@@ -199,6 +203,8 @@ class PatientPathwayWorkflow:
         """Open the referral, then act on alarms until the pathway reaches an exit."""
         if inp.carried is None:
             await self._open_referral(inp)
+        elif inp.resubmit_registry:
+            self._submit_to_registry()
         while not self._state.stage.is_terminal:
             if self._fire_due_alarms():
                 await self._commit()
@@ -208,7 +214,11 @@ class PatientPathwayWorkflow:
                 break
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                # A new run cannot take over activities this one started.
+                resubmit = False
+                if workflow.patched(_CAN_WITHOUT_REGISTRY_WAIT):
+                    resubmit = self._cancel_registry_submissions()
+                # Before the patch this waited for the registry; now it only collects the
+                # cancellations, which try-cancel resolves at once.
                 await asyncio.gather(*self._registry, return_exceptions=True)
                 workflow.continue_as_new(
                     PathwayInput(
@@ -217,6 +227,7 @@ class PatientPathwayWorkflow:
                         referral=inp.referral,
                         config=inp.config,
                         carried=self._state,
+                        resubmit_registry=resubmit,
                     )
                 )
             await self._sleep_until_next_alarm()
@@ -1106,15 +1117,29 @@ class PatientPathwayWorkflow:
         if not self._state.treatment_number or not workflow.patched("registry-submission"):
             return
         self._registry = [t for t in self._registry if not t.done()]
-        self._registry.append(
-            workflow.start_activity_method(
-                RegistryActivities.submit_registry_record,
-                RegistrySubmissionInput(pathway_id=self._state.pathway_id),
-                start_to_close_timeout=timedelta(minutes=2),
-                schedule_to_close_timeout=timedelta(days=7),
-                retry_policy=_REGISTRY_RETRY,
-            )
+        task = workflow.start_activity_method(
+            RegistryActivities.submit_registry_record,
+            RegistrySubmissionInput(pathway_id=self._state.pathway_id),
+            start_to_close_timeout=timedelta(minutes=2),
+            schedule_to_close_timeout=timedelta(days=7),
+            retry_policy=_REGISTRY_RETRY,
+            # Continue-as-new cancels in-flight submissions and must not wait on the reply.
+            cancellation_type=workflow.ActivityCancellationType.TRY_CANCEL,
         )
+        # A submission that gives up is expected (the nightly job sends it): its error is
+        # taken here, so it is not logged as an exception never retrieved.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._registry.append(task)
+
+    def _cancel_registry_submissions(self) -> bool:
+        """Cancel submissions still in flight (a new run cannot take them over); any?
+
+        The next run submits afresh: the record is hashed, so nothing is sent twice.
+        """
+        in_flight = [t for t in self._registry if not t.done()]
+        for task in in_flight:
+            task.cancel()
+        return bool(in_flight)
 
     def _summary(self) -> PathwaySummary:
         st = self._state

@@ -1,7 +1,7 @@
 """registry submissions, and the indexes the ops dashboard and worklists need
 
 Revision ID: 0002_reports
-Revises: 0001
+Revises: 0002_clinical
 """
 
 from collections.abc import Sequence
@@ -10,10 +10,12 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002_reports"
-down_revision: str | None = "0001"
+# waiting_clock is created by 0002_clinical; its index needs it first. This was a
+# depends_on, which Alembic already recorded like a parent (applying this revision took
+# 0002_clinical out of alembic_version), so making it the parent changes no database.
+down_revision: str | None = "0002_clinical"
 branch_labels: str | Sequence[str] | None = None
-# waiting_clock is created on the 0002_clinical branch; its index needs it first.
-depends_on: str | Sequence[str] | None = ("0002_clinical",)
+depends_on: str | Sequence[str] | None = None
 
 _OPEN = sa.text("state = 'open'")
 _UNDELIVERED = sa.text("delivered_at IS NULL")

@@ -1,11 +1,8 @@
 """Registry submission: exactly one POST per change, to a real HTTP server on loopback."""
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
@@ -22,45 +19,10 @@ from registry.submission import (
     submit_all_changed,
     submit_if_changed,
 )
+from tests.registry.support import Registry
 from tests.reports.support import change_outcome, fresh_postgres, insert_audit_cohort
 
 SETTINGS = RegistrySettings(pseudonym_secret="test-secret", _env_file=None)
-
-
-class Registry:
-    """A loopback HTTP registry that records what it receives and can be told to fail."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict[str, Any]] = []
-        self.fail_next = 0
-        registry = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if registry.fail_next:
-                    registry.fail_next -= 1
-                    self.send_response(503)
-                    self.end_headers()
-                    self.wfile.write(b"try later")
-                    return
-                registry.posts.append({"headers": dict(self.headers), "bundle": json.loads(body)})
-                self.send_response(201)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.end_headers()
-                self.wfile.write(b'{"resourceType": "OperationOutcome"}')
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/Bundle"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -68,7 +68,7 @@ async def test_one_instance_runs_the_jobs_once_per_period_and_a_standby_takes_ov
     task_b = asyncio.create_task(b.run(stop_b))
     await eventually(lambda: b.lock_attempts >= 5, "B tries the lock a few times")
     assert a.active and not b.active and b.context is None
-    assert set(a.next_run_times()) == {"digest", "reconcile", "snapshot"}
+    assert set(a.next_run_times()) == {"digest", "reconcile", "registry", "snapshot"}
 
     # The standby runs nothing; the active runs each job once per period.
     assert not b.trigger("digest")
@@ -95,7 +95,7 @@ async def test_one_instance_runs_the_jobs_once_per_period_and_a_standby_takes_ov
         await task_a
     await eventually(lambda: b.active, "B takes over")
     # B finds the jobs A persisted, and the period A already ran stays done.
-    assert set(b.next_run_times()) == {"digest", "reconcile", "snapshot"}
+    assert set(b.next_run_times()) == {"digest", "reconcile", "registry", "snapshot"}
     assert b.trigger("snapshot") and b.trigger("digest")
     await eventually(lambda: outcome(b.context, "snapshot") == ["ran"], "B's snapshot runs")
     await eventually(lambda: outcome(b.context, "digest") == ["skipped"], "B skips the digest")

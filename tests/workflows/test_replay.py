@@ -7,6 +7,7 @@ ones (SIRT_RECORD_HISTORIES=name,name; =1 for all) only for a deliberate, patche
 old history that no longer replays means a running pathway would break on deploy.
 """
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime, time, timedelta
@@ -16,7 +17,9 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from core.calendar import CalendarConfig
 from core.codec import encrypted_data_converter
+from models.config import PathwayConfig
 from models.vocab import Stage
 from tests import payloads
 from tests.conftest import TEST_KEY
@@ -72,7 +75,33 @@ async def referred_a_minute_after_midnight_then_not_suitable(pathways) -> Journe
     return j
 
 
+async def continued_as_new_with_a_registry_submission_in_flight(pathways) -> Journey:
+    # History past the limit at treatment: the run continues as new as the treatment's
+    # registry submission starts, and hands it to the next run. Replays the first run.
+    config = PathwayConfig(calendar=CalendarConfig(), max_history_events_per_run=100)
+    j = await drive_to(pathways, Stage.TREATMENT_SCHEDULED, config=config)
+    for days in (3, 4):  # booked, then moved a day: history enough to pass the limit
+        when = await j.today() + timedelta(days=days)
+        await j.step("schedule-treatment", {"scheduled_on": when.isoformat()})
+    await j.sleep(4)
+    first = (await j.handle.describe()).run_id
+    await j.step("treatment", payloads.treatment(await j.today()))
+    for _ in range(400):
+        if (await j.handle.describe()).run_id != first:
+            break
+        await asyncio.sleep(0.025)
+    else:
+        raise AssertionError("the pathway did not continue as new")
+    left = {"kind": "withdrawal", "occurred_on": str(await j.today()), "reason": "moved"}
+    await j.step("event", left)
+    j.handle = pathways.client.get_workflow_handle(j.id, run_id=first)
+    return j
+
+
 JOURNEYS: dict[str, Callable[..., Awaitable[Journey]]] = {
+    "continued_as_new_with_a_registry_submission_in_flight": (
+        continued_as_new_with_a_registry_submission_in_flight
+    ),
     "treated_with_registry_submissions_and_a_withdrawal": (
         treated_with_registry_submissions_and_a_withdrawal
     ),
