@@ -19,6 +19,7 @@ from api import audit, queries
 from api.accounts import Principal
 from api.audit import Outcome
 from api.context import AppContext
+from api.outages import TEMPORAL_DOWN
 from api.schemas import ReferralAccepted, StepResult
 from core.pathways import STEPS, centre_pathway_config, start_pathway, submit_step
 from models.referral import Referral
@@ -119,7 +120,7 @@ async def refer(
         )
     except RPCError as exc:
         await _audit(ctx, who, "pathway:refer", Outcome.ERROR, detail=source)
-        raise ApiError(503, f"Temporal is unavailable: {exc.message}") from exc
+        raise ApiError(503, TEMPORAL_DOWN) from exc
     await _audit(ctx, who, "pathway:refer", Outcome.OK, handle.id, detail=source)
     stage = await _first_stage(ctx, handle.id)
     return ReferralAccepted(pathway_id=handle.id, stage=stage)
@@ -175,7 +176,7 @@ async def submit(
             await _audit(ctx, who, action, Outcome.CONFLICT, pathway_id, "pathway ended")
             raise ApiError(409, "the pathway has ended; no further steps can be recorded") from exc
         await _audit(ctx, who, action, Outcome.ERROR, pathway_id, exc.status.name)
-        raise ApiError(503, f"Temporal is unavailable: {exc.message}") from exc
+        raise ApiError(503, TEMPORAL_DOWN) from exc
     await _audit(ctx, who, action, Outcome.OK, pathway_id)
     return StepResult(
         pathway_id=pathway_id,
