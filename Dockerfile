@@ -8,12 +8,19 @@ COPY api api
 COPY clinical clinical
 COPY cli cli
 COPY core core
+COPY demo demo
 COPY migrations migrations
 COPY models models
 COPY notifications notifications
+COPY registry registry
+COPY reports reports
 COPY scheduler scheduler
 COPY workflows workflows
 COPY worker.py ./
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 sirt
+# Local state (the session-cookie key when SIRT_API_SESSION_SECRET is unset) in a directory
+# the unprivileged user can write; /app is root's.
+ENV SIRT_DATA_DIR=/var/lib/sirt
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 sirt \
+    && mkdir -p /var/lib/sirt && chown sirt /var/lib/sirt
 USER sirt
 CMD ["sirt", "--help"]

@@ -17,14 +17,22 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from api import audit
 from api.accounts import Principal
 from api.audit import Outcome
 from api.context import AppContext, Clock, wall_clock
 from api.deps import Forbidden, NotAuthenticated, current_principal, is_pathway_id
+from api.outages import (
+    READ_MODEL_DOWN,
+    READ_MODEL_ERRORS,
+    TEMPORAL_DOWN,
+    retry_after,
+    temporal_unreachable,
+)
 from api.routes import audit as audit_routes
-from api.routes import auth, ops, pages, pathways, stats, worklist
+from api.routes import auth, health, ops, pages, pathways, stats, worklist
 from api.service import ApiError, audit_fields, normalise_errors
 from api.settings import ApiSettings, load_or_create_secret
 from api.telemetry import time_requests
@@ -49,6 +57,7 @@ ROUTERS: tuple[tuple[str, APIRouter], ...] = (
     ("", ops.metrics_router),
     ("", auth.router),
     ("", pages.router),
+    ("", health.router),
 )
 
 _SECURITY_HEADERS = {
@@ -75,7 +84,7 @@ def create_app(
     """
     settings = settings or Settings()
     api_settings = api_settings or ApiSettings()
-    factory = client_factory or connect
+    factory = client_factory or _connect_lazily
     ctx = AppContext(
         settings=settings,
         api=api_settings,
@@ -133,8 +142,41 @@ def create_app(
     return app
 
 
+async def _connect_lazily(settings: Settings) -> Client:
+    # The app starts, and answers 503 until it can dial, even while Temporal is down.
+    return await connect(settings, lazy=True)
+
+
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIX)
+
+
+# Read by programs, not people: they get JSON errors like the API.
+_MACHINE_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
+
+
+def _first_line(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()
+    return text[0] if text else type(cause).__name__
+
+
+async def _unavailable(request: Request, detail: str, principal: Principal | None) -> Response:
+    """503 with Retry-After: JSON for the API, the error page for pages."""
+    response: Response
+    if _is_api(request) or request.url.path in _MACHINE_PATHS:
+        response = JSONResponse({"detail": detail}, status_code=503)
+    else:
+        response = render(
+            request,
+            "error.html",
+            principal,
+            status_code=503,
+            title="Temporarily unavailable",
+            message=detail,
+        )
+    response.headers.update(retry_after())
+    return response
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -165,13 +207,38 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
+        headers = retry_after() if exc.status == 503 else None
         if _is_api(request):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
         principal = await _principal(request)
         message = exc.detail if isinstance(exc.detail, str) else "The request was not valid."
-        return render(
+        response = render(
             request, "error.html", principal, status_code=exc.status, title="Sorry", message=message
         )
+        response.headers.update(headers or {})
+        return response
+
+    async def read_model_down(request: Request, exc: Exception) -> Response:
+        # One line, no traceback: an outage is an operational event, not a bug.
+        log.warning(
+            "read model unavailable (%s %s): %s", request.method, request.url.path, _first_line(exc)
+        )
+        # No principal for the page header: looking it up would need the database.
+        return await _unavailable(request, READ_MODEL_DOWN, None)
+
+    for error in READ_MODEL_ERRORS:
+        app.add_exception_handler(error, read_model_down)
+
+    async def temporal_down(request: Request, exc: Exception) -> Response:
+        if not temporal_unreachable(exc):
+            raise exc  # any other RPC or runtime error is a bug: a 500 with its traceback
+        log.warning(
+            "Temporal unavailable (%s %s): %s", request.method, request.url.path, _first_line(exc)
+        )
+        return await _unavailable(request, TEMPORAL_DOWN, await _principal(request))
+
+    app.add_exception_handler(RPCError, temporal_down)
+    app.add_exception_handler(RuntimeError, temporal_down)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -4,6 +4,7 @@ Shared by the JSON API and the pages, so both refuse the same input in the same 
 """
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -19,10 +20,13 @@ from api import audit, queries
 from api.accounts import Principal
 from api.audit import Outcome
 from api.context import AppContext
+from api.outages import TEMPORAL_DOWN
 from api.schemas import ReferralAccepted, StepResult
 from core.pathways import STEPS, centre_pathway_config, start_pathway, submit_step
 from models.referral import Referral
 from models.vocab import Stage
+
+log = logging.getLogger("sirt.api")
 
 # "field.path: message", the form of model-level validator and Update validator messages.
 _FIELD_MESSAGE = re.compile(r"^(?P<field>[a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): (?P<msg>.+)$", re.S)
@@ -119,7 +123,8 @@ async def refer(
         )
     except RPCError as exc:
         await _audit(ctx, who, "pathway:refer", Outcome.ERROR, detail=source)
-        raise ApiError(503, f"Temporal is unavailable: {exc.message}") from exc
+        log.warning("Temporal unavailable (pathway:refer): %s", exc.message)
+        raise ApiError(503, TEMPORAL_DOWN) from exc
     await _audit(ctx, who, "pathway:refer", Outcome.OK, handle.id, detail=source)
     stage = await _first_stage(ctx, handle.id)
     return ReferralAccepted(pathway_id=handle.id, stage=stage)
@@ -175,7 +180,8 @@ async def submit(
             await _audit(ctx, who, action, Outcome.CONFLICT, pathway_id, "pathway ended")
             raise ApiError(409, "the pathway has ended; no further steps can be recorded") from exc
         await _audit(ctx, who, action, Outcome.ERROR, pathway_id, exc.status.name)
-        raise ApiError(503, f"Temporal is unavailable: {exc.message}") from exc
+        log.warning("Temporal unavailable (%s): %s", action, exc.message)
+        raise ApiError(503, TEMPORAL_DOWN) from exc
     await _audit(ctx, who, action, Outcome.OK, pathway_id)
     return StepResult(
         pathway_id=pathway_id,

@@ -76,6 +76,11 @@ async def _serve(settings: Settings, echo: Echo) -> None:
     server = DevServer.from_settings(settings)
     echo(f"Starting the Temporal dev server on {server.address} ...")
     await server.start()
+    if server.stopped_leftover is not None:
+        echo(
+            f"Stopped a Temporal dev server an earlier `sirt dev` left running "
+            f"(pid {server.stopped_leftover}, recorded in {server.pid_file})."
+        )
     try:
         client = await connect(settings, create_key=True)
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="sirt-activity") as executor:

@@ -435,7 +435,7 @@ app.add_typer(notify_app, name="notify")
 app.add_typer(users_app, name="users")
 app.add_typer(demo_app, name="demo")
 # The deployment's processes, one per container.
-for command in (services.migrate, services.worker, services.scheduler):
+for command in (services.migrate, services.worker, services.scheduler, services.web):
     app.command()(handle_errors(command))
 
 __all__ = ["app", "validation_lines"]

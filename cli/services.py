@@ -6,11 +6,19 @@
 import asyncio
 import logging
 import signal
+from pathlib import Path
+from typing import Annotated
 
 import typer
+import uvicorn
+from sqlalchemy import make_url
 
+from api.settings import ApiSettings, load_or_create_secret
+from cli.errors import CliError
+from core.codec import MissingKeyError, load_key
 from core.config import Settings
 from core.db import migrate as migrate_schema
+from core.devserver import port_is_open
 from core.temporal import connect
 from notifications.config import load_notify_config
 from notifications.delivery import run_delivery
@@ -60,3 +68,69 @@ def scheduler() -> None:
         )
 
     asyncio.run(main())
+
+
+def _exit_cleanly(_sig: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def web(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0 to serve other hosts).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Server processes, each with its own Temporal client and database pool."
+        ),
+    ] = 1,
+) -> None:
+    """Serve the web app and JSON API (scale with --workers or more containers).
+
+    Settings as for the worker: SIRT_TEMPORAL_ADDRESS, DATABASE_URL, SIRT_ENCRYPTION_KEY.
+
+    While Temporal or the database is down it answers 503 and recovers when they return.
+
+    SIGTERM or Ctrl-C stops it once the requests in flight are answered.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    s = Settings()
+    try:
+        # Checked here, not on the first request: a web app without the key could not
+        # decode a single pathway.
+        load_key(s.encryption_key, s.resolved_key_file)
+    except MissingKeyError as exc:
+        raise CliError(str(exc)) from None
+    url = make_url(s.resolved_database_url)
+    sqlite_file = url.database if url.drivername.startswith("sqlite") else None
+    if sqlite_file not in (None, "", ":memory:") and not Path(str(sqlite_file)).exists():
+        raise CliError(
+            f"no read model at {url.database}: run `sirt migrate` (or `sirt dev`) first, "
+            "or set SIRT_DATA_DIR / DATABASE_URL to where it is"
+        )
+    if port_is_open(host if host not in ("0.0.0.0", "") else "127.0.0.1", port):
+        raise CliError(f"port {port} on {host} is already in use; choose another with --port")
+    # Every worker process signs session cookies with the same secret: create the key file
+    # once, here, before they start (each would otherwise race to create its own).
+    load_or_create_secret(ApiSettings().session_secret, s.data_dir / "session.key")
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to kill the
+    # process with it. A stop that was asked for is a clean exit (0), as `docker stop` and
+    # process supervisors expect; this handler also covers a signal before uvicorn's own.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _exit_cleanly)
+    # An import string and a factory, so that each worker process builds its own app (and its
+    # own Temporal client and connection pool) from the same environment.
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+        # A worker process imports the whole app before it can answer the supervisor's
+        # health check; uvicorn's 5 s would kill it on a busy host, again and again.
+        timeout_worker_healthcheck=60,
+        log_level="info",
+    )

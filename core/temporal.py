@@ -26,10 +26,12 @@ def sdk_runtime(metrics_address: str | None) -> Runtime:
     )
 
 
-async def connect(settings: Settings, *, create_key: bool = False) -> Client:
+async def connect(settings: Settings, *, create_key: bool = False, lazy: bool = False) -> Client:
     """A client whose payloads are encrypted with the configured key.
 
-    ``create_key`` is for the worker and `sirt dev` only (see core.codec.load_key).
+    ``create_key`` is for the worker and `sirt dev` only (see core.codec.load_key). A ``lazy``
+    client dials on its first call (and again on the next, if that failed), so the web app can
+    start, and answer 503, while Temporal is down; workers cannot use one.
     """
     key = load_key(settings.encryption_key, settings.resolved_key_file, create=create_key)
     return await Client.connect(
@@ -37,6 +39,7 @@ async def connect(settings: Settings, *, create_key: bool = False) -> Client:
         namespace=settings.temporal_namespace,
         data_converter=encrypted_data_converter(key),
         runtime=sdk_runtime(settings.sdk_metrics_address),
+        lazy=lazy,
     )
 
 

@@ -20,6 +20,7 @@ from temporalio.service import RPCError
 from api.accounts import Principal
 from api.context import AppContext
 from api.deps import CtxDep, require
+from api.outages import temporal_unreachable
 from api.telemetry import latency_exposition
 from core.config import Settings
 from models.tables import PathwayRow
@@ -89,10 +90,13 @@ async def temporal_health(client: Client, namespace: str, queue: str) -> Tempora
             for poller in described.pollers:
                 seen = poller.last_access_time.ToDatetime(tzinfo=UTC)
                 last = max(last, seen) if last else seen
-    except RPCError as exc:
+    except (RPCError, RuntimeError) as exc:
+        if isinstance(exc, RuntimeError) and not temporal_unreachable(exc):
+            raise
+        # The dashboard still shows the read model's figures, with the engine marked down.
         return TemporalHealth(
             task_queue=queue, workflow_pollers=0, activity_pollers=0, last_poll_at=None,
-            error=exc.message,
+            error=exc.message if isinstance(exc, RPCError) else str(exc).splitlines()[0],
         )  # fmt: skip
     return TemporalHealth(
         task_queue=queue,

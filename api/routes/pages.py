@@ -16,6 +16,7 @@ from api import service
 from api.accounts import Principal
 from api.deps import CtxDep, identity_visible, require
 from api.forms import FormField, errors_by_field, fields_for, form_values, parse_form
+from api.outages import retry_after
 from api.permissions import allowed, step_action
 from api.queries import TASK_STEP
 from api.routes import ops as ops_routes
@@ -192,6 +193,7 @@ async def refer_submit(
     form = {k: str(v) for k, v in (await request.form()).items()}
     payload, errors = parse_form(_REFERRAL_FIELDS, form)
     general: list[str] = []
+    outage = False
     if not errors:
         try:
             referral = Referral.model_validate(payload)
@@ -202,11 +204,20 @@ async def refer_submit(
                 accepted = await service.refer(ctx, who, referral, "form")
             except ApiError as exc:
                 general = [str(exc.detail)]
+                outage = exc.status == 503
             else:
                 flash(request, "Referral received: the pathway has started.")
                 return RedirectResponse(f"/pathways/{accepted.pathway_id}", status_code=303)
     values = form_values(form)
-    return _refer_page(request, who, values=values, errors=errors, general=general, submitted=True)
+    page = _refer_page(request, who, values=values, errors=errors, general=general, submitted=True)
+    return _unavailable(page) if outage else page
+
+
+def _unavailable(page: Response) -> Response:
+    """The form again, typed values kept, marked 503 so clients and proxies know to retry."""
+    page.status_code = 503
+    page.headers.update(retry_after())
+    return page
 
 
 def _refer_page(
@@ -318,6 +329,7 @@ def _step_pages(step: str) -> tuple[StepPage, StepPage]:
         form = {k: str(v) for k, v in (await request.form()).items()}
         payload, errors = parse_form(fields, form)
         general: list[str] = []
+        outage = False
         if not errors:
             try:
                 await service.submit(ctx, who, pathway_id, step, payload)
@@ -326,13 +338,15 @@ def _step_pages(step: str) -> tuple[StepPage, StepPage]:
                     errors, general = errors_by_field(fields, exc.detail)
                 else:
                     general = [exc.detail]
+                outage = exc.status == 503
             else:
                 flash(request, f"Recorded: {step_title(step)}.")
                 return RedirectResponse(f"/pathways/{pathway_id}", status_code=303)
         detail = await pathway_api.get_pathway(pathway_id, ctx, who)
-        return _step_page(
+        page = _step_page(
             request, who, step, detail, form_values(form), errors, general, submitted=True
         )
+        return _unavailable(page) if outage else page
 
     return show, submit
 

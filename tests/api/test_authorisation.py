@@ -35,7 +35,15 @@ from tests.api.conftest import (
     make_app,
 )
 
-PUBLIC = {"/login", "/logout", "/docs", "/docs/oauth2-redirect", f"{API}/openapi.json"}
+PUBLIC = {
+    "/login",
+    "/logout",
+    "/healthz",
+    "/readyz",
+    "/docs",
+    "/docs/oauth2-redirect",
+    f"{API}/openapi.json",
+}
 ROOT = Path(__file__).resolve().parents[2]
 
 
