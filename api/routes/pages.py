@@ -227,7 +227,10 @@ async def refer_submit(
             errors, general = errors_by_field(_REFERRAL_FIELDS, validation_detail(exc))
         else:
             try:
-                accepted = await service.refer(ctx, who, referral, "form", nonce)
+                # The referrer's reference, when typed in, outranks the nonce: the same
+                # referral entered again from a fresh form still finds its pathway.
+                key = None if referral.referrer_reference else nonce
+                accepted = await service.refer(ctx, who, referral, "form", key)
             except ApiError as exc:
                 errors, general = _form_errors(_REFERRAL_FIELDS, exc.detail)
             else:

@@ -405,3 +405,25 @@ async def test_a_step_the_pathway_did_not_answer_may_have_applied_and_its_retry_
                 assert again.json() == retried.json()
                 assert len(await outcomes(api, pid, "schedule_workup")) == 1
                 await workflow_env.client.get_workflow_handle(pid).terminate("test ended")
+
+
+async def test_a_referral_entered_twice_with_its_reference_finds_the_first_pathway(
+    api: Api, browser: httpx.AsyncClient, demo_users: dict[Role, Login]
+) -> None:
+    await login(browser, demo_users[C])
+    data = {
+        "patient.nhs_number": "943 476 5919",
+        "patient.family_name": "Twiceentered",
+        "patient.given_name": "Tom",
+        "patient.date_of_birth": "1960-05-01",
+        "primary_site": "midgut",
+        "referrer_reference": "LTH-0099",
+    }
+    locations = []
+    for _ in range(2):  # two forms, two nonces, one referral
+        form = (await browser.get("/pathways/new")).text
+        nonce = {"csrf_token": csrf_from(form), "idempotency_key": nonce_of(form)}
+        r = await browser.post("/pathways/new", data={**data, **nonce})
+        assert r.status_code == 303, r.text
+        locations.append(r.headers["location"])
+    assert locations[0] == locations[1]
