@@ -143,6 +143,12 @@ def _clinical(request: ServiceRequest) -> dict[str, Any]:
         fields["received_on"] = local_date(authored) if isinstance(authored, datetime) else authored
     if request.requester is not None and request.requester.display:
         fields["referrer"] = request.requester.display
+    # The requester's own identifier of the order: a resent Bundle carries it again, so it is
+    # the referral key (see core.pathways.ReferralKey).
+    reference = next((i for i in request.identifier or [] if i.value), None)
+    if reference is not None:
+        system = f"{reference.system}|" if reference.system else ""
+        fields["referrer_reference"] = f"{system}{reference.value}"
     therapies = []
     for ext in request.extension or []:
         url = ext.url or ""
@@ -177,6 +183,8 @@ def _fhir_locs(detail: ErrorDetail) -> ErrorDetail:
             target = ["ServiceRequest", "authoredOn"]
         elif loc[:1] == ["referrer"]:
             target = ["ServiceRequest", "requester", "display"]
+        elif loc[:1] == ["referrer_reference"]:
+            target = ["ServiceRequest", "identifier"]
         else:
             target = list(loc)
         out.append({**d, "loc": ["body", *target]})

@@ -16,13 +16,26 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeou
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import audit, queries
+from api import audit, idempotency, queries
 from api.accounts import Principal
 from api.audit import Outcome
 from api.context import AppContext
+from api.idempotency import HEADER, Seen
 from api.outages import TEMPORAL_DOWN
 from api.schemas import ReferralAccepted, StepResult
-from core.pathways import STEPS, centre_pathway_config, start_pathway, submit_step
+from core.pathways import (
+    IDEMPOTENCY_KEY_RULE,
+    STEPS,
+    ReferralKey,
+    centre_pathway_config,
+    new_idempotency_key,
+    parse_step,
+    payload_digest,
+    referral_pathway_id,
+    start_pathway,
+    submit_step,
+    valid_idempotency_key,
+)
 from models.referral import Referral
 from models.vocab import Stage
 
@@ -109,10 +122,70 @@ async def _audit(
     )
 
 
+def _header_error(msg: str, kind: str) -> ErrorDetail:
+    return [{"loc": ["header", HEADER], "msg": msg, "type": kind}]
+
+
+async def _checked_key(
+    ctx: AppContext, who: Principal, action: str, key: str | None, pathway_id: str | None = None
+) -> str | None:
+    """The Idempotency-Key as given, or ApiError(422) naming the header if it is malformed."""
+    if key is None or valid_idempotency_key(key):
+        return key
+    await _audit(ctx, who, action, Outcome.INVALID, pathway_id, f"fields: header {HEADER}")
+    raise ApiError(422, _header_error(f"must be {IDEMPOTENCY_KEY_RULE}", "idempotency_key"))
+
+
+def referral_key(
+    who: Principal, referral: Referral, idempotency_key: str | None
+) -> ReferralKey | None:
+    """The referral's key: the client's Idempotency-Key, else the referrer's reference; scoped
+    to the user (or integration) sending it, so another sender's key never finds this pathway."""
+    scope = f"user:{who.user_id}"
+    if idempotency_key is not None:
+        return ReferralKey(scope=scope, kind="key", key=idempotency_key)
+    if referral.referrer_reference:
+        return ReferralKey(scope=scope, kind="reference", key=referral.referrer_reference)
+    return None
+
+
 async def refer(
-    ctx: AppContext, who: Principal, referral: Referral, source: str
+    ctx: AppContext,
+    who: Principal,
+    referral: Referral,
+    source: str,
+    idempotency_key: str | None = None,
 ) -> ReferralAccepted:
-    """Start a pathway for a referral and wait briefly for its first read-model row."""
+    """Start a pathway for a referral and wait briefly for its first read-model row.
+
+    A keyed referral (Idempotency-Key or the referrer's reference) sent again returns the
+    pathway the first one started, and starts no second one.
+    """
+    action = "pathway:refer"
+    key = referral_key(who, referral, await _checked_key(ctx, who, action, idempotency_key))
+    pathway_id: str | None = None
+    if key is not None:
+        pathway_id = referral_pathway_id(ctx.temporal(), ctx.settings.centre, key)
+        found = await run_in_threadpool(
+            idempotency.claim,
+            ctx.engine,
+            pathway_id,
+            "referral",
+            "refer",
+            payload_digest(referral),
+            await ctx.clock(),
+        )
+        if found.seen is Seen.OTHER:
+            await _audit(ctx, who, action, Outcome.CONFLICT, pathway_id, f"{source}: key reused")
+            where = ["header", HEADER] if key.kind == "key" else ["body", "referrer_reference"]
+            msg = (
+                f"was already used for a different referral (pathway {pathway_id}); "
+                "record changes on that pathway, or use a new key for a new referral"
+            )
+            raise ApiError(422, [{"loc": where, "msg": msg, "type": "referral_key_reused"}])
+        if found.seen is Seen.DONE and found.result is not None:
+            await _audit(ctx, who, action, Outcome.OK, pathway_id, f"{source}: repeat")
+            return ReferralAccepted.model_validate_json(found.result)
     try:
         handle = await start_pathway(
             ctx.temporal(),
@@ -120,14 +193,25 @@ async def refer(
             task_queue=ctx.settings.task_queue,
             centre=ctx.settings.centre,
             config=centre_pathway_config(ctx.settings.pathway_config_file),
+            referral_key=key,
         )
     except RPCError as exc:
-        await _audit(ctx, who, "pathway:refer", Outcome.ERROR, detail=source)
-        log.warning("Temporal unavailable (pathway:refer): %s", exc.message)
+        await _audit(ctx, who, action, Outcome.ERROR, pathway_id, detail=source)
+        log.warning("Temporal unavailable (%s): %s", action, exc.message)
         raise ApiError(503, TEMPORAL_DOWN) from exc
-    await _audit(ctx, who, "pathway:refer", Outcome.OK, handle.id, detail=source)
+    await _audit(ctx, who, action, Outcome.OK, handle.id, detail=source)
     stage = await _first_stage(ctx, handle.id)
-    return ReferralAccepted(pathway_id=handle.id, stage=stage)
+    accepted = ReferralAccepted(pathway_id=handle.id, stage=stage)
+    if key is not None:
+        await run_in_threadpool(
+            idempotency.complete,
+            ctx.engine,
+            handle.id,
+            "referral",
+            accepted.model_dump_json(),
+            await ctx.clock(),
+        )
+    return accepted
 
 
 async def _first_stage(ctx: AppContext, pathway_id: str) -> Stage | None:
@@ -143,49 +227,108 @@ async def _first_stage(ctx: AppContext, pathway_id: str) -> Stage | None:
         await asyncio.sleep(0.05)
 
 
+def retry_safely(key: str) -> str:
+    """How to retry a step without applying it twice."""
+    return f"Retrying with the same {HEADER} ({key}) is safe: the step is applied at most once."
+
+
+def maybe_applied(pathway_id: str, key: str) -> str:
+    """What to tell a caller whose step may or may not have been applied."""
+    return (
+        "the pathway did not answer in time, so the step may have been applied: check the "
+        f"pathway's timeline (/api/v1/pathways/{pathway_id}, or the page /pathways/{pathway_id}). "
+        + retry_safely(key)
+    )
+
+
 async def submit(
-    ctx: AppContext, who: Principal, pathway_id: str, step: str, payload: Mapping[str, Any]
+    ctx: AppContext,
+    who: Principal,
+    pathway_id: str,
+    step: str,
+    payload: Mapping[str, Any],
+    idempotency_key: str | None = None,
 ) -> StepResult:
-    """Validate and submit one step; ApiError(422) names the field and nothing changes."""
+    """Validate and submit one step; ApiError(422) names the field and nothing changes.
+
+    The step is sent as an Update whose id comes from ``idempotency_key`` (or a fresh one): a
+    retry with the same key is applied once and gets the first answer, status and body.
+    """
     action = f"step:{step}"
     if step not in STEPS:
         raise ApiError(404, f"unknown step {step!r}")
+    given = await _checked_key(ctx, who, action, idempotency_key, pathway_id)
     if not await run_in_threadpool(queries.pathway_exists, ctx.engine, pathway_id):
         await _audit(ctx, who, action, Outcome.NOT_FOUND, pathway_id)
         raise ApiError(404, "no such pathway")
     try:
-        state = await asyncio.wait_for(
-            submit_step(ctx.temporal(), pathway_id, step, payload), ctx.api.step_timeout_s
-        )
+        _, model = parse_step(step, payload)
     except ValidationError as exc:
         detail = validation_detail(exc)
         await _audit(ctx, who, action, Outcome.INVALID, pathway_id, audit_fields(detail))
         raise ApiError(422, detail) from exc
+    key = given or new_idempotency_key()
+    found = await run_in_threadpool(
+        idempotency.claim,
+        ctx.engine,
+        pathway_id,
+        key,
+        step,
+        payload_digest(model),
+        await ctx.clock(),
+    )
+    if found.seen is Seen.OTHER:
+        await _audit(ctx, who, action, Outcome.CONFLICT, pathway_id, f"{HEADER} reused")
+        msg = (
+            "was already used for a different request on this pathway; use a new key "
+            "(or reload the form) to record something else"
+        )
+        raise ApiError(422, _header_error(msg, "idempotency_key_reused"))
+    if found.seen is Seen.DONE and found.result is not None:
+        await _audit(ctx, who, action, Outcome.OK, pathway_id, "repeat: the first answer")
+        return StepResult.model_validate_json(found.result)
+
+    async def forget() -> None:
+        # Refused or never reached the pathway: nothing was applied, the key is free again.
+        await run_in_threadpool(idempotency.release, ctx.engine, pathway_id, key)
+
+    try:
+        state = await asyncio.wait_for(
+            submit_step(ctx.temporal(), pathway_id, step, model, idempotency_key=key),
+            ctx.api.step_timeout_s,
+        )
     except WorkflowUpdateFailedError as exc:
+        await forget()
         detail = refusal_detail(exc)
         await _audit(ctx, who, action, Outcome.REFUSED, pathway_id, audit_fields(detail))
         raise ApiError(422, detail) from exc
-    except TimeoutError as exc:
-        # The Update was admitted but never finished: the pathway is stuck (a workflow error).
-        await _audit(ctx, who, action, Outcome.ERROR, pathway_id, "update timed out")
-        raise ApiError(
-            504, "the pathway did not finish the step in time; ask an administrator to check it"
-        ) from exc
-    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-        await _audit(ctx, who, action, Outcome.ERROR, pathway_id, "timeout")
-        raise ApiError(503, "no worker handled the step in time; try again") from exc
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
+        # The Update may have been accepted (and may yet complete): say so, never "try again"
+        # without the key, which would apply it twice.
+        await _audit(ctx, who, action, Outcome.ERROR, pathway_id, "timeout: may have applied")
+        raise ApiError(503, maybe_applied(pathway_id, key)) from exc
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             # The workflow has completed (an exit stage): nothing more can be recorded.
+            await forget()
             await _audit(ctx, who, action, Outcome.CONFLICT, pathway_id, "pathway ended")
             raise ApiError(409, "the pathway has ended; no further steps can be recorded") from exc
         await _audit(ctx, who, action, Outcome.ERROR, pathway_id, exc.status.name)
         log.warning("Temporal unavailable (%s): %s", action, exc.message)
-        raise ApiError(503, TEMPORAL_DOWN) from exc
-    await _audit(ctx, who, action, Outcome.OK, pathway_id)
-    return StepResult(
+        raise ApiError(503, f"{TEMPORAL_DOWN} {retry_safely(key)}") from exc
+    result = StepResult(
         pathway_id=pathway_id,
         stage=state.stage,
         seq=state.seq,
         open_tasks=[t.model_dump(mode="json", exclude={"fired"}) for t in state.open_tasks],
     )
+    await run_in_threadpool(
+        idempotency.complete,
+        ctx.engine,
+        pathway_id,
+        key,
+        result.model_dump_json(),
+        await ctx.clock(),
+    )
+    await _audit(ctx, who, action, Outcome.OK, pathway_id)
+    return result

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from sqlalchemy import Engine, make_url
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from cli import services
@@ -34,7 +34,17 @@ from cli.views import pathway_list, pathway_status
 from core.codec import MissingKeyError
 from core.config import Settings
 from core.db import get_engine
-from core.pathways import STEPS, centre_pathway_config, parse_step, start_pathway
+from core.pathways import (
+    IDEMPOTENCY_KEY_RULE,
+    STEPS,
+    ReferralKey,
+    centre_pathway_config,
+    new_idempotency_key,
+    parse_step,
+    start_pathway,
+    update_id,
+    valid_idempotency_key,
+)
 from core.temporal import connect
 from models.referral import PrimarySite, PriorTherapyKind, Referral
 from models.state import PathwayState
@@ -142,11 +152,23 @@ def _set(data: dict[str, Any], key: str, value: object) -> None:
         data[key] = value
 
 
-async def _start(s: Settings, referral: Referral) -> tuple[str, PathwayState | None]:
+# Referrals made from this command line share one scope: the centre's operators.
+CLI_SCOPE = "cli"
+
+
+def _checked_key(key: str | None, option: str) -> str | None:
+    if key is not None and not valid_idempotency_key(key):
+        raise CliError(f"{option}: must be {IDEMPOTENCY_KEY_RULE}", EXIT_INVALID)
+    return key
+
+
+async def _start(
+    s: Settings, referral: Referral, key: ReferralKey
+) -> tuple[str, PathwayState | None]:
     client = await temporal_client(s)
     config = centre_pathway_config(s.pathway_config_file)
     handle = await start_pathway(
-        client, referral, task_queue=s.task_queue, centre=s.centre, config=config
+        client, referral, task_queue=s.task_queue, centre=s.centre, config=config, referral_key=key
     )
     return handle.id, await _settled_state(handle)
 
@@ -218,11 +240,23 @@ def refer(
     ] = None,
     referrer: Annotated[str | None, typer.Option(help="Referring clinician.")] = None,
     trust: Annotated[str | None, typer.Option(help="Referring trust.")] = None,
+    reference: Annotated[
+        str | None, typer.Option(help="The referrer's own reference for this referral.")
+    ] = None,
+    referral_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Makes a retry safe: referring again with the same key prints the pathway "
+            "the first attempt started. Default: the referrer's reference, else a new key "
+            "(printed)."
+        ),
+    ] = None,
 ) -> None:
     """Refer a patient: start a pathway and print its pseudonymous id (only that).
 
     Give the referral as a JSON file, as options, or both (options override the file).
     """
+    _checked_key(referral_key, "--referral-key")
     data = read_json_object(file) if file else {}
     patient_flags = {
         "nhs_number": nhs_number,
@@ -248,6 +282,7 @@ def refer(
         "baseline_5hiaa_umol_24h": hiaa,
         "referrer": referrer,
         "referring_trust": trust,
+        "referrer_reference": reference,
     }
     for name, given in fields.items():
         _set(data, name, given)
@@ -256,9 +291,20 @@ def refer(
     if not data:
         raise CliError("give the referral with --file or options (see `sirt refer --help`)", 2)
     referral = Referral.model_validate(data)
+    if referral_key is not None:
+        rkey = ReferralKey(scope=CLI_SCOPE, kind="key", key=referral_key)
+    elif referral.referrer_reference:
+        rkey = ReferralKey(scope=CLI_SCOPE, kind="reference", key=referral.referrer_reference)
+    else:
+        rkey = ReferralKey(scope=CLI_SCOPE, kind="key", key=new_idempotency_key())
+        typer.echo(
+            f"Referral key: {rkey.key} (if this command fails or you are unsure it ran, "
+            f"run it again with --referral-key {rkey.key}: it will not refer twice)",
+            err=True,
+        )
 
     s = settings()
-    pathway_id, state = run_async(_start(s, referral))
+    pathway_id, state = run_async(_start(s, referral, rkey))
     # Only the pseudonymous id on stdout (for scripts); the hint goes to stderr.
     typer.echo(pathway_id)
     if state is None:
@@ -371,15 +417,26 @@ def list_pathways(
 
 
 async def _submit(
-    s: Settings, pathway_id: str, update: str, payload: Any, timeout: float
+    s: Settings, pathway_id: str, step: str, payload: Any, timeout: float, key: str
 ) -> PathwayState:
     client = await temporal_client(s)
     handle = client.get_workflow_handle(pathway_id)
     try:
         state: PathwayState = await handle.execute_update(
-            update, payload, result_type=PathwayState, rpc_timeout=timedelta(seconds=timeout)
+            STEPS[step][0],
+            payload,
+            # Temporal answers a repeated Update id with the first result: a retry applies once.
+            id=update_id(step, key),
+            result_type=PathwayState,
+            rpc_timeout=timedelta(seconds=timeout),
         )
         return state
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise CliError(
+            "the pathway did not answer in time, so the step may have been applied: check "
+            f"with `sirt status {pathway_id}`. Running the same command again with "
+            f"--idempotency-key {key} is safe: the step is applied at most once."
+        ) from None
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise CliError(f"unknown pathway {pathway_id!r}: {exc.message}") from None
@@ -401,11 +458,22 @@ def submit(
     timeout: Annotated[
         float, typer.Option(help="Seconds to wait for the worker to accept or refuse.")
     ] = 30.0,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Makes a retry safe: the same step sent again with the same key is applied "
+            "once and prints the first result. Default: a new key (printed)."
+        ),
+    ] = None,
 ) -> None:
     if step not in STEPS:
         raise CliError(f"unknown step {step!r}; steps: {STEP_NAMES}", EXIT_INVALID)
-    update, payload = parse_step(step, read_json_object(file))
-    state = run_async(_submit(settings(), pathway_id, update, payload, timeout))
+    key = _checked_key(idempotency_key, "--idempotency-key")
+    _, payload = parse_step(step, read_json_object(file))
+    if key is None:
+        key = new_idempotency_key()
+        typer.echo(f"Idempotency key: {key} (to retry safely: --idempotency-key {key})", err=True)
+    state = run_async(_submit(settings(), pathway_id, step, payload, timeout, key))
     typer.echo("\n".join([f"{pathway_id}: stage {state.stage}", *_open_tasks_text(state)]))
 
 

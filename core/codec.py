@@ -2,6 +2,7 @@
 
 import base64
 import dataclasses
+import hmac
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,13 @@ class EncryptionCodec(PayloadCodec):
             raise ValueError("payload encryption key must be 32 bytes (AES-256)")
         self._aead = AESGCM(key)
         self._key_id = key_id
+        # Kept only to derive purpose-bound secrets from; never used for anything else.
+        self._key = key
+
+    def derived_secret(self, purpose: str) -> bytes:
+        """A secret for ``purpose`` (e.g. keyed ids) derived from the payload key, so every
+        process that can read payloads agrees on it and no other secret needs distributing."""
+        return hmac.new(self._key, b"sirt-derived-secret:" + purpose.encode(), "sha256").digest()
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         """Encrypt each payload into an opaque one tagged with our encoding."""

@@ -75,6 +75,13 @@ class Referral(Plausible):
     baseline_5hiaa_umol_24h: float | None = Field(default=None, ge=0)
     referrer: str | None = Field(default=None, max_length=200)
     referring_trust: str | None = Field(default=None, max_length=200)
+    referrer_reference: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The referrer's own reference for this referral: a referral sent again "
+        "with the same reference (by the same sender) returns the pathway the first one started.",
+    )
 
     def missing_items(self, required: tuple[str, ...]) -> list[str]:
         """The required items this referral lacks, in the order configured."""

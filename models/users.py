@@ -83,3 +83,23 @@ class AuditEventRow(SQLModel, table=True):
     pathway_id: str | None = Field(default=None, index=True, max_length=64)
     outcome: str = Field(max_length=16)
     detail: str | None = Field(default=None, max_length=500)
+
+
+class IdempotencyKeyRow(SQLModel, table=True):
+    """A request made with an idempotency key: what it was (digest) and, once done, its answer.
+
+    ``scope`` is the pathway id (a step) or the keyed pathway id (a referral), ``request`` the
+    step or "refer". A retry is answered from ``result`` (even after the pathway has ended or
+    continued as new); the same key for a different request is refused. Only a digest of the
+    payload is kept, never the payload.
+    """
+
+    __tablename__ = "idempotency_key"
+
+    scope: str = Field(primary_key=True, max_length=64)
+    key: str = Field(primary_key=True, max_length=128)
+    request: str = Field(max_length=32)
+    digest: str = Field(max_length=64)
+    result: str | None = Field(default=None, description="The answer given, as JSON.")
+    created_at: datetime = _ts(index=True)
+    completed_at: datetime | None = _ts(nullable=True)

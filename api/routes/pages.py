@@ -4,6 +4,7 @@ They call the same functions as the JSON API, so authorisation, validation and a
 same whichever way a step arrives.
 """
 
+import secrets
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -16,6 +17,7 @@ from api import service
 from api.accounts import Principal
 from api.deps import CtxDep, identity_visible, require
 from api.forms import FormField, errors_by_field, fields_for, form_values, parse_form
+from api.idempotency import FORM_FIELD
 from api.outages import retry_after
 from api.permissions import allowed, step_action
 from api.queries import TASK_STEP
@@ -62,6 +64,29 @@ _FORM_FIELDS: dict[str, list[FormField]] = {
     step: fields_for(model) for step, (_, model) in STEPS.items()
 }
 _REFERRAL_FIELDS = fields_for(Referral)
+
+
+def new_nonce() -> str:
+    """A form's idempotency key, made when the form is rendered: submitting the same form
+    twice (a double click, the browser resending it) records the step once."""
+    return secrets.token_urlsafe(16)
+
+
+def _nonce(form: dict[str, str]) -> str | None:
+    return form.pop(FORM_FIELD, None) or None
+
+
+def _form_errors(
+    fields: list[FormField], detail: str | list[dict[str, Any]]
+) -> tuple[dict[str, str], list[str]]:
+    """An ApiError's detail for a form; the header a form's nonce stands for is "this form"."""
+    if isinstance(detail, str):
+        return {}, [detail]
+    general = [f"This form {d['msg']}" for d in detail if d.get("loc", [None])[0] == "header"]
+    errors, rest = errors_by_field(
+        fields, [d for d in detail if d.get("loc", [None])[0] != "header"]
+    )
+    return errors, [*general, *rest]
 
 
 @router.get("/")
@@ -182,7 +207,9 @@ async def refer_form(
     request: Request, who: Annotated[Principal, Depends(require("pathway:refer"))]
 ) -> Response:
     """The referral form."""
-    return _refer_page(request, who, values={}, errors={}, general=[], submitted=False)
+    return _refer_page(
+        request, who, values={}, errors={}, general=[], submitted=False, nonce=new_nonce()
+    )
 
 
 @router.post("/pathways/new")
@@ -191,6 +218,7 @@ async def refer_submit(
 ) -> Response:
     """Validate the referral; start the pathway and show its timeline."""
     form = {k: str(v) for k, v in (await request.form()).items()}
+    nonce = _nonce(form)
     payload, errors = parse_form(_REFERRAL_FIELDS, form)
     general: list[str] = []
     outage = False
@@ -201,15 +229,27 @@ async def refer_submit(
             errors, general = errors_by_field(_REFERRAL_FIELDS, validation_detail(exc))
         else:
             try:
-                accepted = await service.refer(ctx, who, referral, "form")
+                # The referrer's reference, when typed in, outranks the nonce: the same
+                # referral entered again from a fresh form still finds its pathway.
+                key = None if referral.referrer_reference else nonce
+                accepted = await service.refer(ctx, who, referral, "form", key)
             except ApiError as exc:
-                general = [str(exc.detail)]
+                errors, general = _form_errors(_REFERRAL_FIELDS, exc.detail)
                 outage = exc.status == 503
             else:
                 flash(request, "Referral received: the pathway has started.")
                 return RedirectResponse(f"/pathways/{accepted.pathway_id}", status_code=303)
     values = form_values(form)
-    page = _refer_page(request, who, values=values, errors=errors, general=general, submitted=True)
+    # The same nonce again: a resubmission after an error must not start a second pathway.
+    page = _refer_page(
+        request,
+        who,
+        values=values,
+        errors=errors,
+        general=general,
+        submitted=True,
+        nonce=nonce or new_nonce(),
+    )
     return _unavailable(page) if outage else page
 
 
@@ -228,12 +268,14 @@ def _refer_page(
     errors: dict[str, str],
     general: list[str],
     submitted: bool,
+    nonce: str,
 ) -> Response:
     return render(
         request,
         "step_form.html",
         who,
         status_code=422 if errors or general else 200,
+        nonce=nonce,
         title="Refer a patient",
         active="refer",
         intro="A complete referral goes straight to MDT review; missing items open a triage task.",
@@ -318,7 +360,9 @@ def _step_pages(step: str) -> tuple[StepPage, StepPage]:
         task_id = request.query_params.get("task_id")
         if task_id:
             values.update(_prefill(detail, task_id, names))
-        return _step_page(request, who, step, detail, values, {}, [], submitted=False)
+        return _step_page(
+            request, who, step, detail, values, {}, [], submitted=False, nonce=new_nonce()
+        )
 
     async def submit(
         request: Request,
@@ -327,24 +371,32 @@ def _step_pages(step: str) -> tuple[StepPage, StepPage]:
         who: Annotated[Principal, Depends(require(step_action(step)))],
     ) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
+        nonce = _nonce(form)
         payload, errors = parse_form(fields, form)
         general: list[str] = []
         outage = False
         if not errors:
             try:
-                await service.submit(ctx, who, pathway_id, step, payload)
+                await service.submit(ctx, who, pathway_id, step, payload, nonce)
             except ApiError as exc:
-                if isinstance(exc.detail, list):
-                    errors, general = errors_by_field(fields, exc.detail)
-                else:
-                    general = [exc.detail]
+                errors, general = _form_errors(fields, exc.detail)
                 outage = exc.status == 503
             else:
                 flash(request, f"Recorded: {step_title(step)}.")
                 return RedirectResponse(f"/pathways/{pathway_id}", status_code=303)
         detail = await pathway_api.get_pathway(pathway_id, ctx, who)
+        # The same nonce again: after a refusal nothing was applied and the key is free, and
+        # after a timeout ("may have been applied") saving again must not apply it twice.
         page = _step_page(
-            request, who, step, detail, form_values(form), errors, general, submitted=True
+            request,
+            who,
+            step,
+            detail,
+            form_values(form),
+            errors,
+            general,
+            submitted=True,
+            nonce=nonce or new_nonce(),
         )
         return _unavailable(page) if outage else page
 
@@ -375,12 +427,14 @@ def _step_page(
     general: list[str],
     *,
     submitted: bool,
+    nonce: str,
 ) -> Response:
     return render(
         request,
         "step_form.html",
         who,
         status_code=422 if errors or general else 200,
+        nonce=nonce,
         title=step_title(step),
         active="pathways",
         pathway=detail if identity_visible(who) else detail.model_copy(update={"patient": None}),

@@ -4,7 +4,7 @@ import inspect
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, status
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, status
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -33,10 +33,27 @@ PathwayId = Annotated[
     str, Path(pattern=PATHWAY_ID_PATTERN, max_length=64, description="Pseudonymous pathway id.")
 ]
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Makes a retry safe: a request sent again with the same key is applied "
+        "once and answered with the first answer. 1-128 letters, digits, '.', '_', ':' or '-' "
+        "(a UUID will do). On a referral it is the referral key.",
+    ),
+]
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such pathway"},
     409: {"description": "The pathway has ended"},
-    422: {"description": "Invalid payload, or the step was refused; detail names the field"},
+    422: {
+        "description": "Invalid payload, or the step was refused, or the Idempotency-Key is "
+        "malformed or was used for a different request; detail names the field or header"
+    },
+    503: {
+        "description": "The pathway did not answer in time: the step may have been applied; "
+        "check the timeline, and retry with the same Idempotency-Key"
+    },
 }
 
 _FHIR_EXAMPLE: dict[str, Any] = {
@@ -78,9 +95,14 @@ async def refer(
     referral: Referral,
     ctx: CtxDep,
     who: Annotated[Principal, Depends(require("pathway:refer"))],
+    idempotency_key: IdempotencyKey = None,
 ) -> ReferralAccepted:
-    """Refer a patient: starts their pathway and returns its pseudonymous id."""
-    return await service.refer(ctx, who, referral, "json")
+    """Refer a patient: starts their pathway and returns its pseudonymous id.
+
+    Sent again with the same Idempotency-Key (or the same `referrer_reference`), it returns
+    the pathway the first request started and starts no second one.
+    """
+    return await service.refer(ctx, who, referral, "json", idempotency_key)
 
 
 @router.post(
@@ -101,8 +123,12 @@ async def refer_fhir(
     ],
     ctx: CtxDep,
     who: Annotated[Principal, Depends(require("pathway:refer"))],
+    idempotency_key: IdempotencyKey = None,
 ) -> ReferralAccepted:
-    """Refer a patient with a FHIR R4 Bundle (Patient + ServiceRequest)."""
+    """Refer a patient with a FHIR R4 Bundle (Patient + ServiceRequest).
+
+    The referral key is the Idempotency-Key, else the ServiceRequest's identifier.
+    """
     try:
         referral = referral_from_bundle(bundle)
     except FhirError as exc:
@@ -110,7 +136,7 @@ async def refer_fhir(
             audit.record, ctx.engine, who, "pathway:refer", Outcome.INVALID, detail="fhir"
         )
         raise ApiError(422, exc.detail) from exc
-    return await service.refer(ctx, who, referral, "fhir")
+    return await service.refer(ctx, who, referral, "fhir", idempotency_key)
 
 
 @router.get("", response_model=PathwayPage)
@@ -184,8 +210,10 @@ def _step_endpoint(step: str, model: type[BaseModel]) -> StepEndpoint:
         payload: BaseModel,
         ctx: CtxDep,
         who: Annotated[Principal, Depends(require(step_action(step)))],
+        idempotency_key: IdempotencyKey = None,
     ) -> StepResult:
-        return await service.submit(ctx, who, pathway_id, step, payload.model_dump(mode="json"))
+        body = payload.model_dump(mode="json")
+        return await service.submit(ctx, who, pathway_id, step, body, idempotency_key)
 
     # The payload's annotation is only known here; FastAPI reads the signature.
     sig = inspect.signature(endpoint)
@@ -216,9 +244,11 @@ async def record_event(
     event: UnscheduledEvent,
     ctx: CtxDep,
     who: Annotated[Principal, Depends(require(step_action("event")))],
+    idempotency_key: IdempotencyKey = None,
 ) -> StepResult:
     """Record an unscheduled event: an adverse event, a death or a withdrawal."""
-    return await service.submit(ctx, who, pathway_id, "event", event.model_dump(mode="json"))
+    body = event.model_dump(mode="json")
+    return await service.submit(ctx, who, pathway_id, "event", body, idempotency_key)
 
 
 @router.post("/{pathway_id}/withdraw", response_model=StepResult, responses=_ERRORS)
@@ -227,7 +257,8 @@ async def withdraw(
     body: WithdrawRequest,
     ctx: CtxDep,
     who: Annotated[Principal, Depends(require(step_action("event")))],
+    idempotency_key: IdempotencyKey = None,
 ) -> StepResult:
     """Withdraw the patient (an unscheduled event of kind withdrawal); the pathway ends."""
     payload = {"kind": "withdrawal", **body.model_dump(mode="json")}
-    return await service.submit(ctx, who, pathway_id, "event", payload)
+    return await service.submit(ctx, who, pathway_id, "event", payload, idempotency_key)

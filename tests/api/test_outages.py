@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from api.outages import READ_MODEL_DOWN, RETRY_AFTER_S, TEMPORAL_DOWN
+from api.service import retry_safely
 from api.settings import ApiSettings
 from core.config import Settings
 from core.db import get_engine
@@ -150,8 +151,9 @@ async def test_temporal_outage_is_a_503_then_recovers(
 
     caplog.set_level(logging.WARNING, logger="sirt.api")
     outage.temporal.cut()
-    r = await outage.http.post(step_url, headers=api.auth(mdt), json=payloads.mdt(today))
-    assert_unavailable_json(r, TEMPORAL_DOWN)
+    keyed = {**api.auth(mdt), "Idempotency-Key": "mdt-outage-1"}
+    r = await outage.http.post(step_url, headers=keyed, json=payloads.mdt(today))
+    assert_unavailable_json(r, f"{TEMPORAL_DOWN} {retry_safely('mdt-outage-1')}")
     # The form comes back with what was typed, and says why.
     r = await outage.http.post(page_url, headers=api.auth(mdt), data=form)
     assert_unavailable_page(r, TEMPORAL_DOWN)

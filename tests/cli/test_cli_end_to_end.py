@@ -240,3 +240,66 @@ async def test_the_worker_serves_the_sdks_prometheus_metrics(stack: Stack) -> No
     assert "temporal_" in body
     # /metrics appends the same exposition to the product's own figures.
     assert b"temporal_" in await sdk_metrics(stack_settings[-1])
+
+
+async def updates_accepted(stack: Stack, pathway_id: str, update: str) -> int:
+    """How many times the pathway accepted this Update, from its history."""
+    history = await stack.client.get_workflow_handle(pathway_id).fetch_history()
+    return sum(
+        1
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+        and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        == update
+    )
+
+
+async def test_submit_retried_with_its_key_applies_once(stack: Stack) -> None:
+    referred = await refer(stack)
+    today = clock.today()
+    mdt = stack.tmp / "mdt-retry.json"
+    mdt.write_text(json.dumps(payloads.mdt(today)))
+    decided = await stack.sirt("submit", "mdt-decision", referred, "--file", str(mdt))
+    assert decided.exit_code == 0, decided.output
+    # No key given: one is made and printed, so the user can retry with it.
+    printed = re.search(
+        r"Idempotency key: (\S+) \(to retry safely: --idempotency-key \1\)", decided.stderr
+    )
+    assert printed is not None, decided.stderr
+    again = await stack.sirt(
+        "submit", "mdt-decision", referred, "--file", str(mdt), "--idempotency-key", printed[1]
+    )
+    assert (again.exit_code, again.stdout) == (0, decided.stdout)
+    assert await updates_accepted(stack, referred, "record_mdt_decision") == 1
+
+    booking = stack.tmp / "book-retry.json"
+    booking.write_text(json.dumps({"scheduled_on": (today + timedelta(days=5)).isoformat()}))
+    args = ("submit", "schedule-workup", referred, "--file", str(booking))
+    first = await stack.sirt(*args, "--idempotency-key", "cli-book-1")
+    retried = await stack.sirt(*args, "--idempotency-key", "cli-book-1")
+    assert (first.exit_code, retried.exit_code) == (0, 0)
+    assert retried.stdout == first.stdout
+    assert await updates_accepted(stack, referred, "schedule_workup") == 1
+
+    bad = await stack.sirt(*args, "--idempotency-key", "not a key")
+    assert bad.exit_code == 2
+    assert "--idempotency-key: must be 1-128 characters" in bad.stderr
+
+
+async def test_refer_retried_with_its_key_starts_one_pathway(stack: Stack) -> None:
+    path = stack.tmp / "referral-retry.json"
+    path.write_text(payloads.referral().model_dump_json())
+    first = await stack.sirt("refer", "--file", str(path))
+    assert first.exit_code == 0, first.output
+    printed = re.search(r"Referral key: (\S+) ", first.stderr)
+    assert printed is not None, first.stderr
+    again = await stack.sirt("refer", "--file", str(path), "--referral-key", printed[1])
+    assert again.exit_code == 0, again.output
+    assert again.stdout.strip() == first.stdout.strip()
+    pathway_id = first.stdout.strip()
+
+    async def listed() -> list[Any]:
+        return [wf async for wf in stack.client.list_workflows(f"WorkflowId='{pathway_id}'")]
+
+    runs = await poll(listed, "the pathway in the visibility list", 10)
+    assert len(runs) == 1  # one workflow run, not a second pathway

@@ -22,7 +22,8 @@ import models.users  # noqa: F401
 from core.db import alembic_config, get_engine, migrate
 
 PG_ADMIN = os.environ.get("SIRT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-HEAD = "0003_merge"
+HEAD = "0004_idempotency"
+MERGE = "0003_merge"  # joins the 0002 branches; later revisions chain after it
 # Where databases migrated before the merge revision stand: these rows in alembic_version
 # (0002_reports, then a depends_on of 0002_clinical, had already taken 0002_clinical's row).
 STRUCTURE = {"add_table", "remove_table", "add_column", "remove_column"}
@@ -57,7 +58,7 @@ def versions(url: str) -> list[str]:
 def test_the_migrations_have_exactly_one_head() -> None:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     assert script.get_heads() == [HEAD]
-    assert sorted(script.get_revision(HEAD).down_revision or ()) == list(OLD_HEADS)
+    assert sorted(script.get_revision(MERGE).down_revision or ()) == list(OLD_HEADS)
 
 
 def test_an_empty_database_migrates_to_the_head_and_matches_the_models(empty_url: str) -> None:
@@ -78,7 +79,9 @@ def test_a_database_at_the_old_heads_moves_to_the_one_head(empty_url: str) -> No
         command.upgrade(cfg, revision)
     assert versions(empty_url) == list(OLD_HEADS)
     tables = set(inspect(get_engine(empty_url)).get_table_names())
-    migrate(empty_url)
-    assert versions(empty_url) == [HEAD]
+    command.upgrade(cfg, MERGE)
+    assert versions(empty_url) == [MERGE]
     # The merge changes no schema.
     assert set(inspect(get_engine(empty_url)).get_table_names()) == tables
+    migrate(empty_url)
+    assert versions(empty_url) == [HEAD]
