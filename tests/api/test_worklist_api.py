@@ -3,9 +3,12 @@
 from datetime import date, timedelta
 from typing import Any
 
+from core.calendar import WorkingCalendar
 from models.vocab import Role
 from tests import payloads
 from tests.api.conftest import NO_SUCH_PATHWAY, Api
+
+CAL = WorkingCalendar()  # England, Europe/London: the default pathway calendar
 
 C, MDT, IR = Role.COORDINATOR, Role.MDT_CLINICIAN, Role.INTERVENTIONAL_RADIOLOGIST
 
@@ -23,8 +26,10 @@ def mine(worklist: dict[str, Any], *pathway_ids: str) -> list[tuple[str, str]]:
 async def test_worklist_is_per_role_overdue_first_then_due(api: Api) -> None:
     late = await api.refer()
     due = date.fromisoformat((await api.get(C, f"/pathways/{late}")).json()["next_due_on"])
-    # Past the MDT decision's due date (working days, so count from the date itself).
-    await api.env.sleep(timedelta(days=(due - await api.today()).days + 2))
+    # Past the overdue alarm: 08:00 on the first working day after the due date (on a Friday
+    # due date, two calendar days later is still the weekend and the task not yet overdue).
+    overdue_at = CAL.reminder_time(CAL.add_working_days(due, 1)) + timedelta(hours=1)
+    await api.env.sleep(overdue_at - await api.env.get_current_time())
     fresh = await api.refer()
     triage = await api.refer(grade=None)
 
