@@ -68,8 +68,9 @@ _REFERRAL_FIELDS = fields_for(Referral)
 
 def new_nonce() -> str:
     """A form's idempotency key, made when the form is rendered: submitting the same form
-    twice (a double click, the browser resending it) records the step once."""
-    return secrets.token_urlsafe(16)
+    twice (a double click, the browser resending it) records the step once. Hex, since a
+    key must start with a letter or digit (a url-safe token starts with '-' or '_' 1 time in 32)."""
+    return secrets.token_hex(16)
 
 
 def _nonce(form: dict[str, str]) -> str | None:

@@ -25,8 +25,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.projection import ProjectionActivities
+from api.routes.pages import new_nonce
 from core.db import get_engine
-from core.pathways import ReferralKey, start_pathway
+from core.pathways import ReferralKey, start_pathway, valid_idempotency_key
 from models.tables import PathwayRow
 from models.vocab import Role
 from registry.activity import RegistryActivities
@@ -439,3 +440,10 @@ async def test_a_referral_entered_twice_with_its_reference_finds_the_first_pathw
         assert r.status_code == 303, r.text
         locations.append(r.headers["location"])
     assert locations[0] == locations[1]
+
+
+def test_every_form_nonce_is_a_valid_idempotency_key() -> None:
+    # A url-safe token may start with '-' or '_', which the key rule refuses: 1 form in 32.
+    nonces = [new_nonce() for _ in range(2000)]
+    assert all(valid_idempotency_key(n) for n in nonces)
+    assert len(set(nonces)) == len(nonces)
