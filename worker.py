@@ -26,10 +26,12 @@ def build_worker(
     executor: ThreadPoolExecutor,
     *,
     registry_settings: RegistrySettings | None = None,
+    max_cached_workflows: int = 1000,
 ) -> Worker:
     """A worker for the pathway workflow; blocking DB activities run on ``executor``.
 
     Registry submission is off unless SIRT_REGISTRY_URL (or ``registry_settings``) sets a URL.
+    ``max_cached_workflows`` is the SDK's sticky cache (its default, 1000); 0 turns it off.
     """
     projection = ProjectionActivities(engine)
     registry = RegistryActivities(engine, registry_settings)
@@ -40,6 +42,7 @@ def build_worker(
         activities=[projection.project_pathway, registry.submit_registry_record],
         activity_executor=executor,
         max_concurrent_activities=8,
+        max_cached_workflows=max_cached_workflows,
     )
 
 

@@ -141,12 +141,7 @@ def referral_key(
 ) -> ReferralKey | None:
     """The referral's key: the client's Idempotency-Key, else the referrer's reference; scoped
     to the user (or integration) sending it, so another sender's key never finds this pathway."""
-    scope = f"user:{who.user_id}"
-    if idempotency_key is not None:
-        return ReferralKey(scope=scope, kind="key", key=idempotency_key)
-    if referral.referrer_reference:
-        return ReferralKey(scope=scope, kind="reference", key=referral.referrer_reference)
-    return None
+    return ReferralKey.of(f"user:{who.user_id}", referral, idempotency_key)
 
 
 async def refer(

@@ -42,7 +42,7 @@ from core.pathways import (
     new_idempotency_key,
     parse_step,
     start_pathway,
-    update_id,
+    submit_step,
     valid_idempotency_key,
 )
 from core.temporal import connect
@@ -291,11 +291,8 @@ def refer(
     if not data:
         raise CliError("give the referral with --file or options (see `sirt refer --help`)", 2)
     referral = Referral.model_validate(data)
-    if referral_key is not None:
-        rkey = ReferralKey(scope=CLI_SCOPE, kind="key", key=referral_key)
-    elif referral.referrer_reference:
-        rkey = ReferralKey(scope=CLI_SCOPE, kind="reference", key=referral.referrer_reference)
-    else:
+    rkey = ReferralKey.of(CLI_SCOPE, referral, referral_key)
+    if rkey is None:
         rkey = ReferralKey(scope=CLI_SCOPE, kind="key", key=new_idempotency_key())
         typer.echo(
             f"Referral key: {rkey.key} (if this command fails or you are unsure it ran, "
@@ -420,17 +417,16 @@ async def _submit(
     s: Settings, pathway_id: str, step: str, payload: Any, timeout: float, key: str
 ) -> PathwayState:
     client = await temporal_client(s)
-    handle = client.get_workflow_handle(pathway_id)
     try:
-        state: PathwayState = await handle.execute_update(
-            STEPS[step][0],
+        # Temporal answers a repeated Update id with the first result: a retry applies once.
+        return await submit_step(
+            client,
+            pathway_id,
+            step,
             payload,
-            # Temporal answers a repeated Update id with the first result: a retry applies once.
-            id=update_id(step, key),
-            result_type=PathwayState,
+            idempotency_key=key,
             rpc_timeout=timedelta(seconds=timeout),
         )
-        return state
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         raise CliError(
             "the pathway did not answer in time, so the step may have been applied: check "

@@ -44,12 +44,7 @@ def local_date(at: datetime, tz: str | tzinfo = DEFAULT_TIMEZONE) -> date:
     return aware.astimezone(zone(tz) if isinstance(tz, str) else tz).date()
 
 
-def current() -> Clock:
-    """The clock in use, for code that takes a clock argument and defaults to this one."""
-    return _current
-
-
-def set_clock(clock: Clock) -> Clock:
+def _swap(clock: Clock) -> Clock:
     """Replace the process's clock; returns the one it replaced."""
     global _current
     previous, _current = _current, clock
@@ -69,8 +64,8 @@ def pinned(at: datetime | Clock) -> Iterator[Clock]:
 
     else:
         clock = at
-    previous = set_clock(clock)
+    previous = _swap(clock)
     try:
         yield clock
     finally:
-        set_clock(previous)
+        _swap(previous)

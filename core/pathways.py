@@ -6,6 +6,7 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,10 +89,22 @@ def new_idempotency_key() -> str:
     return str(uuid.uuid4())
 
 
-def update_id(step: str, key: str) -> str:
+def _codec(client: Client) -> EncryptionCodec:
+    codec = client.data_converter.payload_codec
+    if not isinstance(codec, EncryptionCodec):
+        raise RuntimeError("keyed ids need the encrypting data converter")
+    return codec
+
+
+def update_id(client: Client, step: str, key: str) -> str:
     """The Update id of a step submitted with ``key``: namespaced by step, so one key reused
-    for another step is a different Update (and the API refuses it as a different request)."""
-    return f"{step}:{key}"
+    for another step is a different Update (and the API refuses it as a different request).
+
+    The key is HMAC'd: Update ids are stored unencrypted in Temporal, and a client may choose
+    any key it likes, even one that carries an NHS number.
+    """
+    secret = _codec(client).derived_secret("update-id")
+    return f"{step}:{hmac.new(secret, key.encode(), 'sha256').hexdigest()[:32]}"
 
 
 def payload_digest(payload: BaseModel) -> str:
@@ -112,16 +125,23 @@ class ReferralKey(BaseModel):
     kind: str
     key: str
 
+    @classmethod
+    def of(cls, scope: str, referral: Referral, key: str | None) -> "ReferralKey | None":
+        """The sender's key if given, else the referrer's own reference, else None."""
+        if key is not None:
+            return cls(scope=scope, kind="key", key=key)
+        if referral.referrer_reference:
+            return cls(scope=scope, kind="reference", key=referral.referrer_reference)
+        return None
+
 
 def referral_pathway_id(client: Client, centre: str, referral_key: ReferralKey) -> str:
     """The pathway id for a keyed referral: a keyed hash (HMAC with a secret derived from the
     payload key), so the id is stable across retries yet says nothing about the patient or the
     key, and cannot be computed by anyone without the key."""
-    codec = client.data_converter.payload_codec
-    if not isinstance(codec, EncryptionCodec):
-        raise RuntimeError("keyed referrals need the encrypting data converter")
     message = "\0".join([centre, referral_key.scope, referral_key.kind, referral_key.key])
-    digest = hmac.new(codec.derived_secret("referral-pathway-id"), message.encode(), "sha256")
+    secret = _codec(client).derived_secret("referral-pathway-id")
+    digest = hmac.new(secret, message.encode(), "sha256")
     return f"pathway-{uuid.UUID(bytes=digest.digest()[:16])}"
 
 
@@ -182,6 +202,7 @@ async def submit_step(
     payload: Mapping[str, Any] | BaseModel,
     *,
     idempotency_key: str | None = None,
+    rpc_timeout: timedelta | None = None,
 ) -> PathwayState:
     """Validate and send one step; raises ValidationError or WorkflowUpdateFailedError.
 
@@ -196,7 +217,8 @@ async def submit_step(
     state: PathwayState = await handle.execute_update(
         update,
         model,
-        id=update_id(step, idempotency_key or new_idempotency_key()),
+        id=update_id(client, step, idempotency_key or new_idempotency_key()),
         result_type=PathwayState,
+        rpc_timeout=rpc_timeout,
     )
     return state

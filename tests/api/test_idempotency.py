@@ -16,26 +16,21 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine
 from sqlmodel import Session, func, select
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.projection import ProjectionActivities
 from api.routes.pages import new_nonce
 from core.db import get_engine
 from core.pathways import ReferralKey, start_pathway, valid_idempotency_key
 from models.tables import PathwayRow
 from models.vocab import Role
-from registry.activity import RegistryActivities
 from tests import payloads
 from tests.api.conftest import API, BASE, Api, Login, csrf_from, login, make_app
 from tests.api.test_pathways_api import bundle
 from worker import build_worker
-from workflows.pathway import PatientPathwayWorkflow
 
 C, MDT, ADMIN = Role.COORDINATOR, Role.MDT_CLINICIAN, Role.ADMIN
 KEY_RULE = "must be 1-128 characters: letters, digits, '.', '_', ':' or '-' (a UUID will do)"
@@ -362,22 +357,6 @@ async def test_the_referral_form_submitted_twice_starts_one_pathway(
 # ------------------------------------------------------------------ a worker goes away
 
 
-def uncached_worker(
-    client: Client, engine: Engine, queue: str, executor: ThreadPoolExecutor
-) -> Worker:
-    """The product's worker without a workflow cache: its tasks never wait on a sticky queue
-    once it has gone, so the story does not depend on the server's sticky timeout."""
-    projection, registry = ProjectionActivities(engine), RegistryActivities(engine)
-    return Worker(
-        client,
-        task_queue=queue,
-        workflows=[PatientPathwayWorkflow],
-        activities=[projection.project_pathway, registry.submit_registry_record],
-        activity_executor=executor,
-        max_cached_workflows=0,
-    )
-
-
 async def test_a_step_the_pathway_did_not_answer_may_have_applied_and_its_retry_applies_once(
     workflow_env: WorkflowEnvironment,
     postgres_url: str,
@@ -393,7 +372,12 @@ async def test_a_step_the_pathway_did_not_answer_may_have_applied_and_its_retry_
     with ThreadPoolExecutor(max_workers=8) as executor:
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
             api = Api(http, tokens, app, workflow_env)
-            async with uncached_worker(workflow_env.client, engine, queue, executor):
+            # No workflow cache: its tasks never wait on a sticky queue once it has gone, so
+            # the story does not depend on the server's sticky timeout.
+            worker = build_worker(
+                workflow_env.client, engine, queue, executor, max_cached_workflows=0
+            )
+            async with worker:
                 pid = await in_workup(api)
             booking = {"scheduled_on": ((await api.today()) + timedelta(days=5)).isoformat()}
             path = f"/pathways/{pid}/steps/schedule-workup"
