@@ -6,6 +6,7 @@ may do what. docs/authorisation.md documents this table and a test keeps the two
 
 from collections.abc import Mapping
 
+from models.catalogue import CATALOGUE
 from models.vocab import Role
 
 C = Role.COORDINATOR
@@ -24,46 +25,13 @@ VIEW_IDENTITY = "patient:identity"
 
 
 def step_action(step: str) -> str:
-    """The action of submitting one pathway step (a slug of core.pathways.STEPS)."""
+    """The action of submitting one pathway step (a slug of the step catalogue)."""
     return f"step:{step}"
 
 
-# Who records each step: the role whose task it is, and nobody else.
-_STEP_ROLES: Mapping[str, frozenset[Role]] = {
-    "triage": frozenset({C}),
-    "mdt-decision": frozenset({MDT}),
-    "schedule-workup": frozenset({C}),
-    "workup": frozenset({IR}),
-    "dosimetry-plan": frozenset({PHYS}),
-    "schedule-treatment": frozenset({C}),
-    "treatment": frozenset({IR}),
-    "amend-treatment-date": frozenset({IR}),
-    "follow-up-visit": frozenset({C, MDT, IR}),
-    "event": frozenset({C, MDT, IR}),
-    "close-task": frozenset({C}),
-    "ltfu-review": frozenset({C}),
-    "reild-review": frozenset({MDT}),
-    "pause-clock": frozenset({C}),
-    "resume-clock": frozenset({C}),
-}
-
-_STEP_TEXT: Mapping[str, str] = {
-    "triage": "Triage a referral (complete, or re-request what is missing)",
-    "mdt-decision": "Record the MDT selection decision",
-    "schedule-workup": "Book the work-up angiography",
-    "workup": "Record the work-up angiography and scout scan",
-    "dosimetry-plan": "Record the dosimetry plan with the physicist's sign-off",
-    "schedule-treatment": "Book the SIRT treatment",
-    "treatment": "Record the SIRT treatment",
-    "amend-treatment-date": "Correct the treatment date (follow-up visits move with it)",
-    "follow-up-visit": "Record a follow-up visit's outcomes",
-    "event": "Record an unscheduled event: adverse event, death, withdrawal (also /withdraw)",
-    "close-task": "Close a chase task for a missed visit",
-    "ltfu-review": "Review consecutive missed visits (continue or lost to follow-up)",
-    "reild-review": "Review suspected REILD",
-    "pause-clock": "Pause a waiting-time clock for documented patient choice",
-    "resume-clock": "Resume a paused waiting-time clock",
-}
+# Who records each step and what it does: the step catalogue decides.
+_STEP_ROLES: Mapping[str, frozenset[Role]] = {s.slug: s.roles for s in CATALOGUE}
+_STEP_TEXT: Mapping[str, str] = {s.slug: s.description for s in CATALOGUE}
 
 # action -> roles allowed; a missing action (a new step not yet added) is allowed to nobody.
 MATRIX: Mapping[str, frozenset[Role]] = {

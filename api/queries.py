@@ -24,24 +24,13 @@ from api.schemas import (
     VisitPublic,
     WorklistItem,
 )
+from models.catalogue import STEP_OF_TASK
 from models.tables import OutcomeRow, PathwayRow, PatientRow, StageHistoryRow, TaskRow, VisitRow
 from models.users import AuditEventRow, TaskSnoozeRow
 from models.vocab import Role, Stage, TaskState
 
-# The step that completes each kind of task (None: completed by time, not by a form).
-TASK_STEP: dict[str, str] = {
-    "triage_referral": "triage",
-    "mdt_decision": "mdt-decision",
-    "schedule_workup": "schedule-workup",
-    "record_workup": "workup",
-    "dosimetry_plan": "dosimetry-plan",
-    "schedule_treatment": "schedule-treatment",
-    "record_treatment": "treatment",
-    "follow_up_visit": "follow-up-visit",
-    "chase_missed_visit": "close-task",
-    "ltfu_review": "ltfu-review",
-    "reild_review": "reild-review",
-}
+# The step that completes each kind of task, from the step catalogue.
+TASK_STEP: dict[str, str] = {kind.value: spec.slug for kind, spec in STEP_OF_TASK.items()}
 
 _PATHWAY_FIELDS = tuple(f for f in PathwayPublic.model_fields if f != "patient")
 

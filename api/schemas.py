@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from models.state import StepOutcome
 from models.vocab import Role, Stage
 
 
@@ -124,13 +125,8 @@ class ReferralAccepted(BaseModel):
     stage: Stage | None = Field(description="None if the read model has not caught up yet.")
 
 
-class StepResult(BaseModel):
-    """The pathway after a step was accepted."""
-
-    pathway_id: str
-    stage: Stage
-    seq: int
-    open_tasks: list[dict[str, Any]]
+class StepResult(StepOutcome):
+    """The pathway after a step was accepted: its stage, open tasks and the record made."""
 
 
 class SnoozeRequest(BaseModel):

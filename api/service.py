@@ -288,7 +288,7 @@ async def submit(
         await run_in_threadpool(idempotency.release, ctx.engine, pathway_id, key)
 
     try:
-        state = await asyncio.wait_for(
+        outcome = await asyncio.wait_for(
             submit_step(ctx.temporal(), pathway_id, step, model, idempotency_key=key),
             ctx.api.step_timeout_s,
         )
@@ -311,12 +311,7 @@ async def submit(
         await _audit(ctx, who, action, Outcome.ERROR, pathway_id, exc.status.name)
         log.warning("Temporal unavailable (%s): %s", action, exc.message)
         raise ApiError(503, f"{TEMPORAL_DOWN} {retry_safely(key)}") from exc
-    result = StepResult(
-        pathway_id=pathway_id,
-        stage=state.stage,
-        seq=state.seq,
-        open_tasks=[t.model_dump(mode="json", exclude={"fired"}) for t in state.open_tasks],
-    )
+    result = StepResult.model_validate(outcome.model_dump())
     await run_in_threadpool(
         idempotency.complete,
         ctx.engine,

@@ -47,7 +47,7 @@ from core.pathways import (
 )
 from core.temporal import connect
 from models.referral import PrimarySite, PriorTherapyKind, Referral
-from models.state import PathwayState
+from models.state import PathwayState, StepOutcome
 from models.vocab import Stage
 
 
@@ -191,9 +191,12 @@ async def _settled_state(
     return None
 
 
-def _open_tasks_text(state: PathwayState) -> list[str]:
-    tasks = sorted((t for t in state.tasks.values() if t.is_open), key=lambda t: (t.due_on, t.id))
-    return [f"  open task: {t.title} ({t.role}, due {t.due_on})" for t in tasks]
+def _open_tasks_text(state: PathwayState | StepOutcome) -> list[str]:
+    lines = sorted(
+        (t.due_on, t.id, f"  open task: {t.title} ({t.role}, due {t.due_on})")
+        for t in state.open_tasks
+    )
+    return [line for *_, line in lines]
 
 
 @app.command()
@@ -415,7 +418,7 @@ def list_pathways(
 
 async def _submit(
     s: Settings, pathway_id: str, step: str, payload: Any, timeout: float, key: str
-) -> PathwayState:
+) -> StepOutcome:
     client = await temporal_client(s)
     try:
         # Temporal answers a repeated Update id with the first result: a retry applies once.
@@ -483,14 +486,13 @@ def steps(
     """List the steps `sirt submit` accepts, or show one step's payload schema."""
     if step is None:
         rows = []
-        for name, (update, model) in STEPS.items():
-            doc = (model.__doc__ or "").strip().splitlines()
-            rows.append((name, update, doc[0] if doc else ""))
-        typer.echo(table(("STEP", "UPDATE", "PAYLOAD"), rows))
+        for name, spec in STEPS.items():
+            rows.append((name, ", ".join(sorted(spec.roles)), spec.title))
+        typer.echo(table(("STEP", "WHO", "WHAT"), rows))
         return
     if step not in STEPS:
         raise CliError(f"unknown step {step!r}; steps: {STEP_NAMES}", EXIT_INVALID)
-    typer.echo(to_json(STEPS[step][1].model_json_schema()))
+    typer.echo(to_json(STEPS[step].payload.model_json_schema()))
 
 
 # Planning aid, no Temporal or read model involved: defined in its own module.

@@ -17,45 +17,17 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core.calendar import CalendarConfig
 from core.codec import EncryptionCodec
+from models.catalogue import BY_SLUG, CATALOGUE, StepSpec, step
 from models.config import PathwayConfig
 from models.referral import Referral
-from models.state import PathwayInput, PathwayState
-from models.steps import (
-    AmendTreatmentDate,
-    ClockPauseRequest,
-    ClockResume,
-    DosimetryPlan,
-    FollowUpVisitRecord,
-    LtfuReview,
-    MdtDecision,
-    ReildReview,
-    ScheduleProcedure,
-    TaskClosure,
-    TreatmentRecord,
-    TriageDecision,
-    UnscheduledEvent,
-    WorkupResult,
-)
+from models.state import PathwayInput, PathwayState, StepOutcome
 from workflows.pathway import PatientPathwayWorkflow
 
-# Step name (as typed on the CLI or in a URL) -> (Update name, payload model).
-STEPS: Mapping[str, tuple[str, type[BaseModel]]] = {
-    "triage": ("triage_referral", TriageDecision),
-    "mdt-decision": ("record_mdt_decision", MdtDecision),
-    "schedule-workup": ("schedule_workup", ScheduleProcedure),
-    "workup": ("record_workup", WorkupResult),
-    "dosimetry-plan": ("record_dosimetry_plan", DosimetryPlan),
-    "schedule-treatment": ("schedule_treatment", ScheduleProcedure),
-    "treatment": ("record_treatment", TreatmentRecord),
-    "amend-treatment-date": ("amend_treatment_date", AmendTreatmentDate),
-    "follow-up-visit": ("record_follow_up_visit", FollowUpVisitRecord),
-    "event": ("record_unscheduled_event", UnscheduledEvent),
-    "close-task": ("close_task", TaskClosure),
-    "ltfu-review": ("review_lost_to_follow_up", LtfuReview),
-    "reild-review": ("record_reild_review", ReildReview),
-    "pause-clock": ("pause_clock", ClockPauseRequest),
-    "resume-clock": ("resume_clock", ClockResume),
-}
+# Step slug (as typed on the CLI or in a URL) -> the catalogue's entry.
+STEPS: Mapping[str, StepSpec] = BY_SLUG
+
+# Step slug -> the workflow's Update, as a typed method: the client never names it by string.
+UPDATES: Mapping[str, Any] = {s.slug: getattr(PatientPathwayWorkflow, s.update) for s in CATALOGUE}
 
 
 def centre_pathway_config(path: Path | None = None) -> PathwayConfig:
@@ -186,39 +158,35 @@ async def start_pathway(
         return client.get_workflow_handle_for(PatientPathwayWorkflow.run, pathway_id)
 
 
-def parse_step(step: str, payload: Mapping[str, Any]) -> tuple[str, BaseModel]:
+def parse_step(slug: str, payload: Mapping[str, Any]) -> tuple[StepSpec, BaseModel]:
     """Validate a step's payload at the edge, where errors can name the field."""
-    try:
-        update, model = STEPS[step]
-    except KeyError:
-        raise ValueError(f"unknown step {step!r}; steps: {', '.join(STEPS)}") from None
-    return update, model.model_validate(payload)
+    spec = step(slug)
+    return spec, spec.payload.model_validate(payload)
 
 
 async def submit_step(
     client: Client,
     pathway_id: str,
-    step: str,
+    slug: str,
     payload: Mapping[str, Any] | BaseModel,
     *,
     idempotency_key: str | None = None,
     rpc_timeout: timedelta | None = None,
-) -> PathwayState:
+) -> StepOutcome:
     """Validate and send one step; raises ValidationError or WorkflowUpdateFailedError.
 
     The Update id comes from ``idempotency_key`` (a fresh one if None): Temporal answers a
     second Update with the same id on the same run with the first one's result, applying once.
     """
     if isinstance(payload, BaseModel):
-        update, model = STEPS[step][0], payload
+        model = payload
     else:
-        update, model = parse_step(step, payload)
-    handle = client.get_workflow_handle(pathway_id)
-    state: PathwayState = await handle.execute_update(
-        update,
+        _, model = parse_step(slug, payload)
+    handle = client.get_workflow_handle_for(PatientPathwayWorkflow.run, pathway_id)
+    outcome: StepOutcome = await handle.execute_update(
+        UPDATES[slug],
         model,
-        id=update_id(client, step, idempotency_key or new_idempotency_key()),
-        result_type=PathwayState,
+        id=update_id(client, slug, idempotency_key or new_idempotency_key()),
         rpc_timeout=rpc_timeout,
     )
-    return state
+    return outcome

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from clinical.config import ClinicalConfig
 from clinical.enums import ClockKind
 from core.calendar import CalendarConfig
+from models.catalogue import STEP_OF_TASK, TASKS
 from models.vocab import Role, TaskKind, TimeoutAction
 
 
@@ -55,38 +56,32 @@ class VisitSpec(BaseModel):
 
 
 def _default_steps() -> dict[TaskKind, StepPolicy]:
-    return {
-        TaskKind.TRIAGE_REFERRAL: StepPolicy(role=Role.COORDINATOR, due_days=3),
-        TaskKind.MDT_DECISION: StepPolicy(
-            role=Role.MDT_CLINICIAN,
-            due_days=14,
-            reminder_days_before=(3, 0),
-            timeout_after_days=7,
-            timeout_action=TimeoutAction.ESCALATE,
-        ),
-        TaskKind.SCHEDULE_WORKUP: StepPolicy(role=Role.COORDINATOR, due_days=7),
-        TaskKind.RECORD_WORKUP: StepPolicy(
-            role=Role.INTERVENTIONAL_RADIOLOGIST, due_days=1, reminder_days_before=(0,)
-        ),
-        TaskKind.DOSIMETRY_PLAN: StepPolicy(role=Role.PHYSICIST, due_days=7),
-        TaskKind.SCHEDULE_TREATMENT: StepPolicy(role=Role.COORDINATOR, due_days=7),
-        TaskKind.RECORD_TREATMENT: StepPolicy(
-            role=Role.INTERVENTIONAL_RADIOLOGIST, due_days=1, reminder_days_before=(0,)
-        ),
+    # Who each task waits for comes from the step catalogue; only the timings are set here.
+    timings: dict[TaskKind, dict[str, Any]] = {
+        TaskKind.TRIAGE_REFERRAL: {"due_days": 3},
+        TaskKind.MDT_DECISION: {
+            "due_days": 14,
+            "reminder_days_before": (3, 0),
+            "timeout_after_days": 7,
+            "timeout_action": TimeoutAction.ESCALATE,
+        },
+        TaskKind.SCHEDULE_WORKUP: {"due_days": 7},
+        TaskKind.RECORD_WORKUP: {"due_days": 1, "reminder_days_before": (0,)},
+        TaskKind.DOSIMETRY_PLAN: {"due_days": 7},
+        TaskKind.SCHEDULE_TREATMENT: {"due_days": 7},
+        TaskKind.RECORD_TREATMENT: {"due_days": 1, "reminder_days_before": (0,)},
         # A visit's due date and timeout come from its VisitSpec (the window end).
-        TaskKind.FOLLOW_UP_VISIT: StepPolicy(
-            role=Role.COORDINATOR,
-            due_days=0,
-            reminder_days_before=(7, 1),
-            escalate_after_days=None,
-            timeout_action=TimeoutAction.MARK_MISSED,
-        ),
-        TaskKind.CHASE_MISSED_VISIT: StepPolicy(role=Role.COORDINATOR, due_days=7),
-        TaskKind.LTFU_REVIEW: StepPolicy(role=Role.COORDINATOR, due_days=14),
-        TaskKind.REILD_REVIEW: StepPolicy(
-            role=Role.MDT_CLINICIAN, due_days=2, escalate_after_days=0
-        ),
+        TaskKind.FOLLOW_UP_VISIT: {
+            "due_days": 0,
+            "reminder_days_before": (7, 1),
+            "escalate_after_days": None,
+            "timeout_action": TimeoutAction.MARK_MISSED,
+        },
+        TaskKind.CHASE_MISSED_VISIT: {"due_days": 7},
+        TaskKind.LTFU_REVIEW: {"due_days": 14},
+        TaskKind.REILD_REVIEW: {"due_days": 2, "escalate_after_days": 0},
     }
+    return {kind: StepPolicy(role=TASKS[kind].role, **t) for kind, t in timings.items()}
 
 
 def _default_visits() -> tuple[VisitSpec, ...]:
@@ -155,6 +150,16 @@ class PathwayConfig(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> "PathwayConfig":
+        # A task's role is decided here, among the roles the catalogue lets record its step:
+        # a task on a worklist whose owner could not submit it would be a dead end.
+        for kind, policy in self.steps.items():
+            step = STEP_OF_TASK[kind]
+            if policy.role not in step.roles:
+                allowed = ", ".join(sorted(step.roles))
+                raise ValueError(
+                    f"steps.{kind}.role: {policy.role} may not record '{step.slug}'; "
+                    f"choose one of: {allowed}"
+                )
         codes = [v.code for v in self.follow_up]
         if len(set(codes)) != len(codes):
             raise ValueError("follow_up: visit codes must be unique")

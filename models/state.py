@@ -183,3 +183,41 @@ class ProjectionBatch(BaseModel):
     outcomes: list[OutcomeRecord] = Field(default_factory=list)
     outbox: list[OutboxMessage] = Field(default_factory=list)
     clocks: dict[str, WaitingClock] = Field(default_factory=dict)
+
+
+class OpenTask(BaseModel):
+    """An open task as a step's caller sees it."""
+
+    id: str
+    kind: TaskKind
+    role: Role
+    title: str
+    due_on: date
+    overdue: bool = False
+
+
+class StepOutcome(BaseModel):
+    """What an Update returns: enough for its caller, not the whole state.
+
+    The result is stored (encrypted) in history on every step; the whole state was most of a
+    five-year history's bytes. The full state stays available as the ``state`` Query.
+    """
+
+    pathway_id: str
+    stage: Stage
+    seq: int
+    next_due_on: date | None
+    open_tasks: list[OpenTask]
+    record_id: str | None = Field(default=None, description="The fact this step recorded.")
+
+    @classmethod
+    def of(cls, state: PathwayState, record_id: str | None) -> "StepOutcome":
+        """The outcome of a step that left the pathway in ``state``."""
+        return cls(
+            pathway_id=state.pathway_id,
+            stage=state.stage,
+            seq=state.seq,
+            next_due_on=state.next_due_on,
+            open_tasks=[OpenTask.model_validate(t.model_dump()) for t in state.open_tasks],
+            record_id=record_id,
+        )

@@ -46,8 +46,11 @@ class Journey:
         return local_date(await self.env.get_current_time())
 
     async def step(self, name: str, payload: dict[str, Any]) -> PathwayState:
-        self.state = await submit_step(self.pathways.client, self.id, name, payload)
-        return self.state
+        """Submit a step; the pathway's state as committed after it (the Update returns less)."""
+        outcome = await submit_step(self.pathways.client, self.id, name, payload)
+        state = await self.live()
+        assert state.seq >= outcome.seq and outcome.stage in {s.stage for s in state.history}
+        return state
 
     async def live(self) -> PathwayState:
         self.state = await self.handle.query("state", result_type=PathwayState)

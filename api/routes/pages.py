@@ -20,7 +20,6 @@ from api.forms import FormField, errors_by_field, fields_for, form_values, parse
 from api.idempotency import FORM_FIELD
 from api.outages import retry_after
 from api.permissions import allowed, step_action
-from api.queries import TASK_STEP
 from api.routes import ops as ops_routes
 from api.routes import pathways as pathway_api
 from api.routes import worklist as worklist_api
@@ -29,39 +28,22 @@ from api.schemas import PathwayDetail, SnoozeRequest
 from api.service import ApiError, validation_detail
 from api.templating import flash, render
 from core.pathways import STEPS
+from models.catalogue import STEP_OF_TASK
 from models.referral import Referral
-from models.vocab import Role, Stage
+from models.vocab import Role, Stage, TaskKind
 
 router = APIRouter(include_in_schema=False)
 
-STEP_TITLES: dict[str, str] = {
-    "triage": "Triage the referral",
-    "mdt-decision": "MDT selection decision",
-    "schedule-workup": "Book the work-up angiography",
-    "workup": "Record the work-up angiography",
-    "dosimetry-plan": "Dosimetry plan and physicist sign-off",
-    "schedule-treatment": "Book the SIRT treatment",
-    "treatment": "Record the SIRT treatment",
-    "amend-treatment-date": "Amend the treatment date",
-    "follow-up-visit": "Record a follow-up visit",
-    "event": "Record an unscheduled event",
-    "close-task": "Close a chase task",
-    "ltfu-review": "Lost-to-follow-up review",
-    "reild-review": "REILD review",
-    "pause-clock": "Pause a waiting-time clock",
-    "resume-clock": "Resume a waiting-time clock",
-}
-
 
 def step_title(step: str) -> str:
-    """A step's heading; a step added later still gets a readable one."""
-    return STEP_TITLES.get(step) or step.replace("-", " ").capitalize()
+    """A step's heading, from the step catalogue."""
+    return STEPS[step].title
 
 
 # Dates that are usually today when the form is filled in.
 _TODAY_FIELDS = {"meeting_date", "performed_on", "visit_date", "occurred_on", "signed_on"}
 _FORM_FIELDS: dict[str, list[FormField]] = {
-    step: fields_for(model) for step, (_, model) in STEPS.items()
+    slug: fields_for(spec.payload) for slug, spec in STEPS.items()
 }
 _REFERRAL_FIELDS = fields_for(Referral)
 
@@ -338,7 +320,8 @@ def _actions(detail: PathwayDetail, who: Principal) -> list[dict[str, str]]:
 
 
 def _task_step(kind: str) -> str | None:
-    return TASK_STEP.get(kind)
+    spec = STEP_OF_TASK.get(TaskKind(kind))
+    return spec.slug if spec else None
 
 
 StepPage = Callable[..., Coroutine[Any, Any, Response]]

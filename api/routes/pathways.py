@@ -227,10 +227,10 @@ def _step_endpoint(step: str, model: type[BaseModel]) -> StepEndpoint:
     return endpoint
 
 
-for _step, (_update, _model) in STEPS.items():
+for _step, _spec in STEPS.items():
     router.add_api_route(
         f"/{{pathway_id}}/steps/{_step}",
-        _step_endpoint(_step, _model),
+        _step_endpoint(_step, _spec.payload),
         methods=["POST"],
         response_model=StepResult,
         responses=_ERRORS,

@@ -28,7 +28,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from core.pathways import STEPS, parse_step
+from core.pathways import STEPS, UPDATES, parse_step
 from models.state import PathwayState
 from models.vocab import Stage
 from tests import payloads
@@ -245,7 +245,7 @@ async def submit(j: Journey, step: str, payload: dict[str, Any]) -> str:
     """'applied', 'refused', 'edge' (the payload model refused it before Temporal) or 'ended'
     (the pathway's workflow has completed: Temporal takes no Update at all)."""
     try:
-        update, model = parse_step(step, payload)
+        _, model = parse_step(step, payload)
     except (ValidationError, ValueError):
         return "edge"
     handle = j.handle
@@ -253,9 +253,7 @@ async def submit(j: Journey, step: str, payload: dict[str, Any]) -> str:
     if before.stage.is_terminal:
         return "ended"
     try:
-        await asyncio.wait_for(
-            handle.execute_update(update, model, result_type=PathwayState), UPDATE_LIMIT_S
-        )
+        await asyncio.wait_for(handle.execute_update(UPDATES[step], model), UPDATE_LIMIT_S)
     except WorkflowUpdateFailedError as exc:
         assert isinstance(exc.cause, ApplicationError), (step, payload, exc.cause)
         assert exc.cause.message.split(":", 1)[0], exc.cause.message

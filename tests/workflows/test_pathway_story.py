@@ -12,6 +12,7 @@ from models.state import PathwayState
 from models.vocab import Stage, TaskState, VisitState
 from tests import payloads
 from tests.readmodel import assert_read_model_matches, wait_for_stage
+from workflows.pathway import PatientPathwayWorkflow
 
 
 @pytest.fixture
@@ -26,7 +27,9 @@ async def test_a_treated_patient_completes_five_years_of_follow_up(pathways) -> 
     pid = handle.id
 
     async def step(name: str, payload: dict) -> PathwayState:
-        state = await submit_step(client, pid, name, payload)
+        outcome = await submit_step(client, pid, name, payload)
+        state = await handle.query(PatientPathwayWorkflow.state)
+        assert (state.seq, state.stage) == (outcome.seq, outcome.stage)
         assert_read_model_matches(engine, state)
         return state
 
@@ -77,3 +80,11 @@ async def test_a_treated_patient_completes_five_years_of_follow_up(pathways) -> 
     assert_read_model_matches(engine, final)
     events = [e async for e in handle.fetch_history_events()]
     assert len(events) < 2000
+    sizes: dict[str, int] = {}
+    for e in events:
+        k = str(e.WhichOneof("attributes"))
+        sizes[k] = sizes.get(k, 0) + e.ByteSize()
+    print(f"\nfive-year history: {len(events)} events, {sum(sizes.values())} bytes", sizes)
+    # Updates answer with a compact outcome, not the state (which was 242 KB of 417 KB).
+    assert sizes["workflow_execution_update_completed_event_attributes"] < 30_000
+    assert sum(sizes.values()) < 250_000
