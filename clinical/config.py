@@ -8,16 +8,17 @@ Lab reference ranges are local to each laboratory: the defaults are typical UK a
 """
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from clinical.enums import ClockKind, Device, LabTest, Nuclide
+from clinical.finite import Finite
 
 Severity = Literal["contraindication", "caution"]
 
 
-class _Frozen(BaseModel):
+class _Frozen(Finite):
     """Immutable, strict-about-extras base so a typo in a centre's config fails loudly."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -49,17 +50,20 @@ class EligibilityLimits(_Frozen):
 
 
 class LsfBand(_Frozen):
-    """Resin BSA-method activity reduction for lung shunt fractions up to ``max_lsf``."""
+    """Resin activity reduction for lung shunt fractions from ``from_lsf`` (inclusive) up to
+    the next band's ``from_lsf`` (exclusive)."""
 
-    max_lsf: float = Field(ge=0.0, le=1.0, description="Upper bound, inclusive, as a fraction.")
+    from_lsf: float = Field(ge=0.0, le=1.0, description="Lower bound, inclusive, as a fraction.")
     activity_reduction: float = Field(ge=0.0, lt=1.0, description="Fraction of activity removed.")
 
 
 def _default_lsf_bands() -> tuple[LsfBand, ...]:
+    # SIR-Spheres instructions for use: full activity below 10%; from 10% reduce by 20%; from
+    # 15% reduce by 40%; above 20% do not treat (``max_treatable_lsf``).
     return (
-        LsfBand(max_lsf=0.10, activity_reduction=0.0),
-        LsfBand(max_lsf=0.15, activity_reduction=0.20),
-        LsfBand(max_lsf=0.20, activity_reduction=0.40),
+        LsfBand(from_lsf=0.0, activity_reduction=0.0),
+        LsfBand(from_lsf=0.10, activity_reduction=0.20),
+        LsfBand(from_lsf=0.15, activity_reduction=0.40),
     )
 
 
@@ -80,7 +84,41 @@ class DosimetryLimits(_Frozen):
     bsa_offset_m2: float = Field(default=0.2, description="The '- 0.2' of the resin BSA formula.")
     lsf_bands: tuple[LsfBand, ...] = Field(
         default_factory=_default_lsf_bands,
-        description="Resin BSA reductions; an LSF above the last band is refused.",
+        description="Resin BSA-method reductions by lung shunt band (SIR-Spheres IFU).",
+    )
+    max_treatable_lsf: float = Field(
+        default=0.20,
+        ge=0.0,
+        le=1.0,
+        description="Resin: an LSF above this (inclusive limit) is not treated (SIR-Spheres IFU).",
+    )
+    lung_density_g_per_ml: float = Field(
+        default=0.3,
+        gt=0,
+        description="Lung density for a CT lung volume -> lung mass (aerated lung) [practice].",
+    )
+    typed_dose_tolerance_pct: float = Field(
+        default=5.0,
+        ge=0,
+        description="A typed predicted dose may differ from the computed one by this much...",
+    )
+    typed_dose_tolerance_gy: float = Field(
+        default=1.0, ge=0, description="...or by this many Gy, whichever is larger (rounding)."
+    )
+    delivered_activity_margin_pct: float = Field(
+        default=10.0,
+        ge=0,
+        description="Delivered activity above the plan by more than this re-runs the limits.",
+    )
+    single_compartment_limit_gy: Mapping[Device, float] = Field(
+        default_factory=lambda: {
+            Device.RESIN_Y90: 40.0,
+            Device.GLASS_Y90: 150.0,
+            Device.HO166: 60.0,
+        },
+        description="Perfused-volume dose limit when no tumour-to-normal ratio is recorded: "
+        "resin as its normal-liver limit (uniform uptake); glass the top of the TheraSphere "
+        "IFU's 80-150 Gy; Ho-166 the 60 Gy whole-liver limit (EANM 2022).",
     )
     max_lung_dose_single_gy: float = Field(default=30.0, gt=0)
     max_lung_dose_cumulative_gy: float = Field(default=50.0, gt=0)
@@ -99,13 +137,29 @@ class DosimetryLimits(_Frozen):
         default_factory=lambda: {Nuclide.Y90: 64.2, Nuclide.HO166: 26.8, Nuclide.TC99M: 6.0}
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_bands(cls, data: Any) -> Any:
+        """Configs recorded in workflow histories before the IFU bands name upper bounds
+        (``max_lsf``); read them as the same table with lower bounds, so they still replay."""
+        bands = data.get("lsf_bands") if isinstance(data, dict) else None
+        if not bands or not all(isinstance(b, dict) and "max_lsf" in b for b in bands):
+            return data
+        uppers = [b["max_lsf"] for b in bands]
+        converted = [
+            {"from_lsf": lower, "activity_reduction": b["activity_reduction"]}
+            for lower, b in zip([0.0, *uppers[:-1]], bands, strict=True)
+        ]
+        return {**data, "lsf_bands": converted, "max_treatable_lsf": uppers[-1]}
+
     @model_validator(mode="after")
     def _complete(self) -> "DosimetryLimits":
-        uppers = [band.max_lsf for band in self.lsf_bands]
-        if not uppers or uppers != sorted(uppers):
-            raise ValueError("lsf_bands must be non-empty and in ascending order of max_lsf")
+        lowers = [band.from_lsf for band in self.lsf_bands]
+        if not lowers or lowers[0] != 0.0 or lowers != sorted(set(lowers)):
+            raise ValueError("lsf_bands must start at 0 and ascend strictly by from_lsf")
         # A partial table would fail only when that device is planned: fail at load instead.
         missing = [d.value for d in Device if d not in self.normal_liver_limit_gy]
+        missing += [d.value for d in Device if d not in self.single_compartment_limit_gy]
         missing += [n.value for n in Nuclide if n not in self.half_life_hours]
         if missing:
             raise ValueError(f"no normal-liver limit or half-life for: {', '.join(missing)}")

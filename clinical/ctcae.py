@@ -16,11 +16,12 @@ product is not pushed over by rounding in a division.
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from clinical.config import CtcaeConfig
 from clinical.enums import LabTest
 from clinical.errors import ClinicalRuleError
+from clinical.finite import Finite
 
 __all__ = ["LabGrade", "LabTest", "grade_lab", "grade_lab_detail", "grade_labs"]
 
@@ -29,7 +30,7 @@ _DEFAULT = CtcaeConfig()
 Basis = Literal["uln", "baseline", "lln"]
 
 
-class LabGrade(BaseModel):
+class LabGrade(Finite):
     """A graded result with what it was graded against, for display and audit."""
 
     model_config = ConfigDict(frozen=True)

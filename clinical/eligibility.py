@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from clinical.config import DosimetryLimits, EligibilityLimits, Severity
+from clinical.finite import Finite
 
 
 class ExtrahepaticDisease(StrEnum):
@@ -24,7 +25,7 @@ class ExtrahepaticDisease(StrEnum):
     EXTENSIVE = "extensive"  # not liver-dominant
 
 
-class EligibilityInputs(BaseModel):
+class EligibilityInputs(Finite):
     """What the MDT knows about the patient; every field may still be unknown (``None``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -56,7 +57,7 @@ class EligibilityInputs(BaseModel):
     )
 
 
-class EligibilityFlag(BaseModel):
+class EligibilityFlag(Finite):
     """One checklist item that speaks against SIRT, with a reason naming value and limit."""
 
     model_config = ConfigDict(frozen=True)

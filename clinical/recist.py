@@ -17,10 +17,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from clinical.config import RecistConfig
 from clinical.errors import ClinicalRuleError
+from clinical.finite import Finite
 
 _DEFAULT = RecistConfig()
 # Diameters are recorded to 0.1 mm; this only absorbs binary rounding at exact boundaries.
@@ -48,7 +49,7 @@ class Response(StrEnum):
 _RANK = {Response.CR: 0, Response.PR: 1, Response.SD: 2, Response.PD: 3, Response.NE: 4}
 
 
-class TargetLesion(BaseModel):
+class TargetLesion(Finite):
     """A target lesion chosen at baseline."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -58,7 +59,7 @@ class TargetLesion(BaseModel):
     baseline_mm: float = Field(ge=0)
 
 
-class FollowUpMeasurement(BaseModel):
+class FollowUpMeasurement(Finite):
     """Diameters at one follow-up time point, keyed by lesion id (None: not evaluable)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -67,7 +68,7 @@ class FollowUpMeasurement(BaseModel):
     new_lesions: bool = False
 
 
-class ResponseAssessment(BaseModel):
+class ResponseAssessment(Finite):
     """One time point's response and the sums it was judged on."""
 
     model_config = ConfigDict(frozen=True)

@@ -9,7 +9,6 @@ from typing import Any
 
 from clinical.config import ClinicalConfig
 from clinical.ctcae import grade_labs
-from clinical.dosimetry import PlanSafetyInputs, SafetyViolation, check_plan_safety
 from clinical.eligibility import (
     EligibilityFlag,
     EligibilityInputs,
@@ -25,6 +24,14 @@ from clinical.liver_toxicity import (
     prs_max_grade,
     prs_present,
 )
+from clinical.plan_check import (
+    DeliveryAssessment,
+    PlanAssessment,
+    PlanFigures,
+    WorkupFigures,
+    assess_delivery,
+    assess_plan,
+)
 from clinical.qlq_c30 import score_qlq_c30
 from clinical.recist import (
     FollowUpMeasurement,
@@ -33,7 +40,14 @@ from clinical.recist import (
     TargetLesion,
     assess_series,
 )
-from models.steps import DosimetryPlan, FollowUpVisitRecord, Labs, MdtDecision, WorkupResult
+from models.steps import (
+    DosimetryPlan,
+    FollowUpVisitRecord,
+    Labs,
+    MdtDecision,
+    TreatmentRecord,
+    WorkupResult,
+)
 
 # Labs field -> the CTCAE test it is graded as (units match: umol/L, U/L, g/L, 10^9/L).
 _GRADED_LABS = {
@@ -89,22 +103,59 @@ def mdt_refusal(d: MdtDecision, flags: Sequence[EligibilityFlag]) -> str | None:
     )
 
 
-def plan_violations(
-    plan: DosimetryPlan,
-    workup: WorkupResult | None,
-    prior_lung_doses_gy: Sequence[float],
-    config: ClinicalConfig,
-) -> list[SafetyViolation]:
-    """Dose limits the plan breaks, counting lung dose from earlier treatments."""
-    inputs = PlanSafetyInputs(
+def workup_figures(workup: WorkupResult) -> WorkupFigures:
+    """The work-up's figures dosimetry is computed from."""
+    return WorkupFigures(
+        lung_shunt_fraction=workup.lung_shunt_fraction,
+        whole_liver_volume_ml=workup.whole_liver_volume_ml,
+        tumour_volume_ml=workup.tumour_volume_ml,
+        perfused_volume_ml=workup.perfused_volume_ml,
+        lung_volume_ml=workup.lung_volume_ml,
+    )
+
+
+def plan_figures(plan: DosimetryPlan) -> PlanFigures:
+    """The plan's total activity and typed doses, for recomputation."""
+    return PlanFigures(
         device=plan.device,
         method=plan.method,
+        activity_gbq=plan.total_activity_gbq,
+        tumour_to_normal_ratio=plan.tumour_to_normal_ratio,
         predicted_lung_dose_gy=plan.predicted_lung_dose_gy,
+        predicted_perfused_dose_gy=plan.predicted_perfused_dose_gy,
+        predicted_tumour_dose_gy=plan.predicted_tumour_dose_gy,
         predicted_normal_liver_dose_gy=plan.predicted_normal_liver_dose_gy,
-        lung_shunt_fraction=workup.lung_shunt_fraction if workup else None,
         pretreated_liver=plan.pretreated_liver,
     )
-    return check_plan_safety(inputs, prior_lung_doses_gy, config.dosimetry)
+
+
+def plan_assessment(
+    plan: DosimetryPlan,
+    workup: WorkupResult,
+    prior_lung_doses_gy: Sequence[float],
+    config: ClinicalConfig,
+) -> PlanAssessment:
+    """The plan recomputed from the work-up, counting lung dose from earlier treatments."""
+    return assess_plan(
+        workup_figures(workup), plan_figures(plan), prior_lung_doses_gy, config.dosimetry
+    )
+
+
+def delivery_assessment(
+    treatment: TreatmentRecord,
+    plan: DosimetryPlan,
+    workup: WorkupResult,
+    prior_lung_doses_gy: Sequence[float],
+    config: ClinicalConfig,
+) -> DeliveryAssessment:
+    """Delivered lung dose from the delivered activity; limits again above the margin."""
+    return assess_delivery(
+        workup_figures(workup),
+        plan_figures(plan),
+        treatment.delivered_activity_gbq,
+        prior_lung_doses_gy,
+        config.dosimetry,
+    )
 
 
 def _lab_values(labs: Labs | None) -> dict[LabTest, float]:

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from clinical.enums import ClockKind
     from clinical.errors import ClinicalRuleError
     from clinical.liver_toxicity import braat_grade
+    from clinical.plan_check import refusal_message
     from clinical.recist import best_overall_response
     from core.calendar import WorkingCalendar
     from models.config import PathwayConfig
@@ -67,9 +68,10 @@ with workflow.unsafe.imports_passed_through():
     from registry.activity import RegistryActivities, RegistrySubmissionInput
     from workflows.alarms import Alarm, AlarmKind, Clock, alarms_for, start_of
     from workflows.clinical_checks import (
+        delivery_assessment,
         mdt_flags,
         mdt_refusal,
-        plan_violations,
+        plan_assessment,
         response_of,
         visit_results,
     )
@@ -400,13 +402,13 @@ class PatientPathwayWorkflow:
         assert task is not None
         self._close(task)
         st = self._state
-        violations = plan_violations(
-            d, st.workup, st.delivered_lung_doses_gy, self._config.clinical
-        )
+        assert st.workup is not None
+        checked = plan_assessment(d, st.workup, st.delivered_lung_doses_gy, self._config.clinical)
         self._record(
             "dosimetry_plan",
             d,
-            overridden_limits=[v.model_dump(mode="json") for v in violations],
+            overridden_limits=[v.model_dump(mode="json") for v in checked.limit_refusals],
+            computed_doses=checked.doses.model_dump(mode="json") if checked.doses else None,
         )
         self._state.plan = d
         self._enter(Stage.TREATMENT_SCHEDULED, "dosimetry plan signed off")
@@ -425,15 +427,11 @@ class PatientPathwayWorkflow:
             )
         self._not_in_future("physicist_signoff.signed_on", d.physicist_signoff.signed_on)
         st = self._state
-        violations = plan_violations(d, workup, st.delivered_lung_doses_gy, self._config.clinical)
-        if violations and not (self._config.allow_dosimetry_override and d.override_reason):
-            messages = "; ".join(v.message for v in violations)
-            hint = (
-                "; a physicist may override with override_reason"
-                if self._config.allow_dosimetry_override
-                else ""
-            )
-            raise _refuse(f"{violations[0].field}: {messages}{hint}", "UnsafePlan")
+        checked = plan_assessment(d, workup, st.delivered_lung_doses_gy, self._config.clinical)
+        overridable = self._config.allow_dosimetry_override and not checked.hard_refusals
+        if checked.refusals and not (overridable and d.override_reason):
+            hint = "; a physicist may override with override_reason" if overridable else ""
+            raise _refuse(refusal_message(checked.refusals) + hint, "UnsafePlan")
         self._trial(self._record_dosimetry_plan, d)
 
     @workflow.update
@@ -460,10 +458,11 @@ class PatientPathwayWorkflow:
     def _record_treatment(self, d: TreatmentRecord) -> None:
         st = self._state
         task = self._open_task_of(TaskKind.RECORD_TREATMENT)
-        assert task is not None and st.plan is not None
+        assert task is not None and st.plan is not None and st.workup is not None
         self._close(task)
-        planned = st.plan.total_activity_gbq
-        lung_dose = st.plan.predicted_lung_dose_gy * d.delivered_activity_gbq / planned
+        cfg = self._config.clinical
+        delivery = delivery_assessment(d, st.plan, st.workup, st.delivered_lung_doses_gy, cfg)
+        lung_dose = delivery.lung_gy  # computed from the delivered activity, never typed
         st.delivered_lung_doses_gy.append(round(lung_dose, 2))
         st.treatment_number += 1
         st.treatment_on = d.performed_on
@@ -490,6 +489,13 @@ class PatientPathwayWorkflow:
         unknown = [p.position for p in d.positions if p.position not in planned]
         if unknown:
             raise _refuse(f"positions: {', '.join(unknown)} not in the dosimetry plan")
+        assert self._state.workup is not None
+        delivery = delivery_assessment(
+            d, plan, self._state.workup, self._state.delivered_lung_doses_gy, self._config.clinical
+        )
+        if delivery.refusals and not d.excess_activity_reason:
+            hint = "; to record it, give excess_activity_reason"
+            raise _refuse(refusal_message(delivery.refusals) + hint, "UnsafeDelivery")
         self._trial(self._record_treatment, d)
 
     @workflow.update

@@ -42,11 +42,12 @@ def test_configuration_is_frozen_and_typos_fail_loudly() -> None:
 
 
 def test_lsf_bands_must_ascend() -> None:
-    with pytest.raises(ValidationError, match="ascending"):
+    with pytest.raises(ValidationError, match="ascend"):
         DosimetryLimits(
             lsf_bands=(
-                LsfBand(max_lsf=0.2, activity_reduction=0.4),
-                LsfBand(max_lsf=0.1, activity_reduction=0.0),
+                LsfBand(from_lsf=0.0, activity_reduction=0.0),
+                LsfBand(from_lsf=0.15, activity_reduction=0.4),
+                LsfBand(from_lsf=0.1, activity_reduction=0.2),
             )
         )
 
