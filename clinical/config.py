@@ -188,6 +188,16 @@ class HighValueGrading(_Frozen):
     abnormal_baseline_g1_multiple: float = Field(
         description="CTCAE v5 grade 1 starts at this multiple of an abnormal baseline."
     )
+    baseline_when: Literal["abnormal", "anticoagulated"] = Field(
+        default="abnormal",
+        description="Grade against the baseline when it was above the ULN (most tests), or "
+        "when the patient is anticoagulated (INR, CTCAE v5).",
+    )
+    baseline_multiples: tuple[float, ...] | None = Field(
+        default=None,
+        description="Grade bounds as multiples of the baseline, when they differ from the ULN "
+        "ones beyond grade 1 (INR: 1.0, 1.5, 2.5); None: grade 1 bound, then grade_multiples.",
+    )
 
 
 class LowValueGrading(_Frozen):
@@ -206,6 +216,8 @@ def _default_ranges() -> dict[LabTest, ReferenceRange]:
         LabTest.ALP: ReferenceRange(lower=30.0, upper=130.0),
         LabTest.ALBUMIN: ReferenceRange(lower=35.0, upper=50.0),
         LabTest.PLATELETS: ReferenceRange(lower=150.0, upper=400.0),
+        LabTest.GGT: ReferenceRange(lower=0.0, upper=55.0),
+        LabTest.INR: ReferenceRange(lower=0.8, upper=1.0),
     }
 
 
@@ -223,6 +235,19 @@ def _default_high_grading() -> dict[LabTest, HighValueGrading]:
         LabTest.ALP: HighValueGrading(
             grade_multiples=(1.0, 2.5, 5.0, 20.0), abnormal_baseline_g1_multiple=2.0
         ),
+        # CTCAE v5 "GGT increased": >ULN-2.5x ULN if baseline normal; 2.0-2.5x baseline if
+        # abnormal; >2.5-5.0; >5.0-20.0; >20.0.
+        LabTest.GGT: HighValueGrading(
+            grade_multiples=(1.0, 2.5, 5.0, 20.0), abnormal_baseline_g1_multiple=2.0
+        ),
+        # CTCAE v5 "INR increased": >1.2-1.5x ULN (>1-1.5x baseline if on anticoagulation);
+        # >1.5-2.5x; >2.5x. There is no grade 4.
+        LabTest.INR: HighValueGrading(
+            grade_multiples=(1.2, 1.5, 2.5),
+            abnormal_baseline_g1_multiple=1.0,
+            baseline_when="anticoagulated",
+            baseline_multiples=(1.0, 1.5, 2.5),
+        ),
     }
 
 
@@ -233,12 +258,33 @@ def _default_low_grading() -> dict[LabTest, LowValueGrading]:
     }
 
 
+_LATER = (LabTest.GGT, LabTest.INR)
+
+
 class CtcaeConfig(_Frozen):
     """CTCAE v5 grade boundaries and the local reference ranges they are anchored on."""
 
     reference_ranges: Mapping[LabTest, ReferenceRange] = Field(default_factory=_default_ranges)
     high_grading: Mapping[LabTest, HighValueGrading] = Field(default_factory=_default_high_grading)
     low_grading: Mapping[LabTest, LowValueGrading] = Field(default_factory=_default_low_grading)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tests_added_later(cls, data: Any) -> Any:
+        """Configs recorded in workflow histories before GGT and INR were graded lack them;
+        they get the defaults, so those histories replay. Other gaps still fail loudly."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key, defaults in (
+            ("reference_ranges", _default_ranges()),
+            ("high_grading", _default_high_grading()),
+        ):
+            table = data.get(key)
+            if isinstance(table, dict):
+                added = {t: defaults[t] for t in _LATER if t not in table and t.value not in table}
+                data[key] = {**table, **added}
+        return data
 
     @model_validator(mode="after")
     def _complete(self) -> "CtcaeConfig":

@@ -458,7 +458,8 @@ def check_plan_safety(
                 limit=limit,
                 message=f"predicted perfused-volume dose {single:.2f} Gy exceeds the "
                 f"{_DEVICE_LABEL[plan.device]} single-compartment limit of {limit:g} Gy "
-                "(no tumour-to-normal ratio recorded, so uptake is taken as uniform)",
+                "(no tumour-to-normal ratio recorded, so uptake is taken as uniform; a ratio "
+                "from the MAA scan credits tumour uptake)",
             )
         )
     lsf = plan.lung_shunt_fraction

@@ -258,6 +258,26 @@ def assess_eligibility(
             "extensive extrahepatic disease: the liver is not the dominant site",
         )
 
+    if inputs.prior_lung_dose_gy > 0:
+        # Repeat SIRT: the lung has already had its share of the cumulative allowance.
+        limit = dosimetry.max_lung_dose_cumulative_gy
+        left = limit - inputs.prior_lung_dose_gy
+        if left <= 0:
+            add(
+                "cumulative_lung_dose_reached",
+                "prior_lung_dose_gy",
+                "contraindication",
+                f"recorded cumulative lung dose {inputs.prior_lung_dose_gy:.1f} Gy has reached "
+                f"the limit of {limit:.1f} Gy: no lung dose is left for a repeat SIRT",
+            )
+        else:
+            add(
+                "repeat_sirt_lung_dose",
+                "prior_lung_dose_gy",
+                "caution",
+                f"repeat SIRT: recorded cumulative lung dose {inputs.prior_lung_dose_gy:.1f} Gy "
+                f"leaves {left:.1f} Gy of the {limit:.1f} Gy cumulative limit",
+            )
     if inputs.expected_lung_dose_gy is not None:
         cumulative = inputs.prior_lung_dose_gy + inputs.expected_lung_dose_gy
         if cumulative > dosimetry.max_lung_dose_cumulative_gy:

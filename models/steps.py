@@ -48,6 +48,9 @@ class Labs(_Step):
     platelets_10e9_l: float | None = Field(default=None, ge=0)
     wbc_10e9_l: float | None = Field(default=None, ge=0)
     egfr_ml_min: float | None = Field(default=None, ge=0, le=200)
+    on_anticoagulation: bool = Field(
+        default=False, description="CTCAE v5 then grades INR against the baseline INR."
+    )
 
 
 class MdtOutcome(StrEnum):

@@ -57,6 +57,8 @@ _GRADED_LABS = {
     "alp_u_l": LabTest.ALP,
     "albumin_g_l": LabTest.ALBUMIN,
     "platelets_10e9_l": LabTest.PLATELETS,
+    "ggt_u_l": LabTest.GGT,
+    "inr": LabTest.INR,
 }
 
 
@@ -189,7 +191,8 @@ def visit_results(
     out: dict[str, Any] = {}
     values = _lab_values(d.labs)
     if values:
-        grades = grade_labs(values, _lab_values(baseline_labs), config.ctcae)
+        anticoagulated = bool(d.labs and d.labs.on_anticoagulation)
+        grades = grade_labs(values, _lab_values(baseline_labs), config.ctcae, anticoagulated)
         out["ctcae_grades"] = {test.value: grade for test, grade in grades.items()}
     if workup is not None and workup.baseline_target_lesions and d.target_lesions_mm:
         past = [

@@ -34,7 +34,8 @@ REFUSAL = (
     "LSF 8.0% x 49.67 Gy kg/GBq / default lung mass 1 kg) by more than 5% (or 1 Gy); predicted "
     "lung dose 39.74 Gy exceeds the single-treatment limit of 30 Gy; predicted perfused-volume "
     "dose 246.47 Gy exceeds the resin Y-90 single-compartment limit of 40 Gy (no "
-    "tumour-to-normal ratio recorded, so uptake is taken as uniform)"
+    "tumour-to-normal ratio recorded, so uptake is taken as uniform; a ratio from the MAA scan "
+    "credits tumour uptake)"
 )
 
 

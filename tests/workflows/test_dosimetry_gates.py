@@ -190,3 +190,21 @@ async def test_delivering_a_little_more_than_planned_is_within_the_margin(pathwa
         "treatment", payloads.treatment(await j.today(), positions=delivered(1.3, 0.65))
     )
     assert state.delivered_lung_doses_gy == [30.33]
+
+
+async def test_the_mdt_for_a_repeat_sirt_sees_the_recorded_cumulative_lung_dose(pathways) -> None:
+    j = await drive_to(pathways, Stage.FOLLOW_UP, lung_dose_gy=28.0)
+    state = await j.step("mdt-decision", payloads.mdt(await j.today()))
+    assert state.stage == Stage.WORKUP
+    [decision] = [o for o in rows(j.pathways.engine, OutcomeRow, j.id) if o.kind == "mdt_decision"][
+        -1:
+    ]
+    assert decision.data["eligibility_flags"] == [
+        {
+            "code": "repeat_sirt_lung_dose",
+            "severity": "caution",
+            "field": "prior_lung_dose_gy",
+            "reason": "repeat SIRT: recorded cumulative lung dose 28.0 Gy leaves 22.0 Gy of the "
+            "50.0 Gy cumulative limit",
+        }
+    ]
