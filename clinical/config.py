@@ -304,6 +304,22 @@ class RecistConfig(_Frozen):
     partial_response_decrease_pct: float = 30.0
     progression_increase_pct: float = 20.0
     progression_min_increase_mm: float = 5.0
+    min_nodal_target_short_axis_mm: float = Field(
+        default=15.0, description="RECIST 1.1: a lymph node is a target at >= 15 mm short axis."
+    )
+    nodal_normal_below_mm: float = Field(
+        default=10.0, description="RECIST 1.1: a node under 10 mm short axis is normal (CR)."
+    )
+    too_small_to_measure_mm: float = Field(
+        default=5.0, description="RECIST 1.1: a lesion present but too small to measure counts 5."
+    )
+    mrecist_progression_min_increase_mm: float = Field(
+        default=0.0, description="mRECIST (Lencioni 2010) has no absolute floor for PD."
+    )
+    mrecist_new_lesion_min_mm: float = Field(
+        default=10.0,
+        description="mRECIST: a new lesion is PD at >= 10 mm with a typical vascular pattern.",
+    )
 
 
 class LiverToxicityConfig(_Frozen):

@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, model_validator
 from clinical.enums import ClockKind, Device, DosimetryMethod
 from clinical.errors import ClinicalRuleError
 from clinical.liver_toxicity import BraatInputs, PrsSymptoms
-from clinical.recist import TargetLesion, validate_target_lesions
+from clinical.recist import NonTargetResponse, TargetLesion, validate_target_lesions
 from models.plausible import Plausible
 
 
@@ -277,7 +277,21 @@ class FollowUpVisitRecord(_Step):
         default_factory=dict, description="Lesion id -> longest diameter; needs a baseline."
     )
     viable_target_lesions_mm: dict[str, float | None] = Field(default_factory=dict)
+    too_small_to_measure: list[str] = Field(
+        default_factory=list,
+        description="Target lesions present but too small to measure (RECIST 1.1: 5 mm).",
+    )
+    non_target_response: NonTargetResponse | None = Field(
+        default=None, description="RECIST 1.1 non-target lesions: CR, non-CR/non-PD, PD, NE."
+    )
+    mrecist_non_target_response: NonTargetResponse | None = None
     new_lesions: bool = False
+    new_lesion_largest_mm: float | None = Field(
+        default=None, ge=0, description="mRECIST: a new lesion counts from 10 mm."
+    )
+    new_lesion_typical_enhancement: bool | None = Field(
+        default=None, description="mRECIST: arterial hyperenhancement with washout."
+    )
     hepatic_progression_on: date | None = None
     overall_progression_on: date | None = None
     labs: Labs | None = None

@@ -167,6 +167,26 @@ def _lab_values(labs: Labs | None) -> dict[LabTest, float]:
     return {test: value for test, value in values.items() if value is not None}
 
 
+def _recist_measurement(v: FollowUpVisitRecord) -> FollowUpMeasurement:
+    return FollowUpMeasurement(
+        diameters_mm=v.target_lesions_mm,
+        too_small=tuple(v.too_small_to_measure),
+        new_lesions=v.new_lesions,
+        new_lesion_mm=v.new_lesion_largest_mm,
+        non_target=v.non_target_response,
+    )
+
+
+def _mrecist_measurement(v: FollowUpVisitRecord) -> FollowUpMeasurement:
+    return FollowUpMeasurement(
+        diameters_mm=v.viable_target_lesions_mm,
+        new_lesions=v.new_lesions,
+        new_lesion_mm=v.new_lesion_largest_mm,
+        new_lesion_typical=v.new_lesion_typical_enhancement,
+        non_target=v.mrecist_non_target_response,
+    )
+
+
 def _response_series(
     baseline: Sequence[TargetLesion],
     earlier: Sequence[FollowUpMeasurement],
@@ -195,26 +215,22 @@ def visit_results(
         grades = grade_labs(values, _lab_values(baseline_labs), config.ctcae, anticoagulated)
         out["ctcae_grades"] = {test.value: grade for test, grade in grades.items()}
     if workup is not None and workup.baseline_target_lesions and d.target_lesions_mm:
-        past = [
-            FollowUpMeasurement(diameters_mm=v.target_lesions_mm, new_lesions=v.new_lesions)
-            for v in earlier
-            if v.target_lesions_mm
-        ]
-        now = FollowUpMeasurement(diameters_mm=d.target_lesions_mm, new_lesions=d.new_lesions)
+        past = [_recist_measurement(v) for v in earlier if v.target_lesions_mm]
         out["recist"] = _response_series(
-            workup.baseline_target_lesions, past, now, ResponseCriteria.RECIST_1_1, config
+            workup.baseline_target_lesions,
+            past,
+            _recist_measurement(d),
+            ResponseCriteria.RECIST_1_1,
+            config,
         )
     if workup is not None and workup.baseline_viable_lesions and d.viable_target_lesions_mm:
-        past = [
-            FollowUpMeasurement(diameters_mm=v.viable_target_lesions_mm, new_lesions=v.new_lesions)
-            for v in earlier
-            if v.viable_target_lesions_mm
-        ]
-        now = FollowUpMeasurement(
-            diameters_mm=d.viable_target_lesions_mm, new_lesions=d.new_lesions
-        )
+        past = [_mrecist_measurement(v) for v in earlier if v.viable_target_lesions_mm]
         out["mrecist"] = _response_series(
-            workup.baseline_viable_lesions, past, now, ResponseCriteria.MRECIST, config
+            workup.baseline_viable_lesions,
+            past,
+            _mrecist_measurement(d),
+            ResponseCriteria.MRECIST,
+            config,
         )
     if d.qlq_c30:
         out["qlq_c30"] = score_qlq_c30(d.qlq_c30)
