@@ -3,6 +3,8 @@ same quantity typed in the unit a form's neighbour uses. Unit factors: bilirubin
 17.1 umol/L; albumin 1 g/dL = 10 g/L (CTCAE v5 states both); 1 m = 100 cm; 1 kg = 1000 g."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from clinical.plan_preview import PreviewInputs
@@ -84,3 +86,38 @@ def test_every_ranged_field_is_a_field_of_some_input_model() -> None:
 def test_a_value_inside_the_hint_but_plausible_is_not_flagged() -> None:
     assert implausible("albumin_g_l", 35) is None
     assert implausible("unknown_field", -1e9) is None
+
+
+# -- properties: a value typed in the other unit is flagged, and the hint's conversion fixes it
+
+
+@given(st.floats(min_value=100, max_value=250))
+def test_any_height_typed_in_metres_is_flagged_and_the_hint_round_trips(height_cm: float) -> None:
+    metres = height_cm / 100
+    message = implausible("height_cm", metres)
+    assert message is not None and "that looks like metres: multiply by 100" in message
+    assert implausible("height_cm", metres * 100) is None
+
+
+@given(st.floats(min_value=1.0, max_value=5.9))
+def test_any_albumin_typed_in_g_per_dl_is_flagged(g_dl: float) -> None:
+    message = implausible("albumin_g_l", g_dl)
+    assert message is not None and "g/dL: multiply by 10" in message
+    assert implausible("albumin_g_l", g_dl * 10) is None
+
+
+@given(st.floats(min_value=0.3, max_value=6.0))
+def test_any_organ_mass_typed_in_grams_is_flagged(kg: float) -> None:
+    grams = kg * 1000
+    message = implausible("liver_mass_kg", grams)
+    assert message is not None and "grams: divide by 1000" in message
+    assert implausible("liver_mass_kg", grams / 1000) is None
+
+
+@given(st.floats(min_value=0.01, max_value=1.0))
+def test_any_lung_shunt_typed_as_a_percentage_above_1_is_flagged(fraction: float) -> None:
+    percent = fraction * 100
+    if percent > 1:
+        message = implausible("lung_shunt_fraction", percent)
+        assert message is not None and "a percentage" in message
+    assert implausible("lung_shunt_fraction", fraction) is None

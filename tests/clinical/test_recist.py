@@ -4,9 +4,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from clinical.config import RecistConfig
 from clinical.errors import ClinicalRuleError
 from clinical.recist import (
     FollowUpMeasurement,
+    NonTargetResponse,
     Response,
     ResponseCriteria,
     TargetLesion,
@@ -15,6 +17,7 @@ from clinical.recist import (
     classify_response,
     is_disease_control,
     is_objective_response,
+    overall_response,
     validate_target_lesions,
 )
 
@@ -157,8 +160,6 @@ def test_classification_follows_the_thresholds(
 
 # -- RECIST 1.1 complete (Eisenhauer et al., Eur J Cancer 2009;45:228-247) ----------------
 
-from clinical.config import RecistConfig  # noqa: E402
-from clinical.recist import NonTargetResponse, overall_response  # noqa: E402
 
 NT = NonTargetResponse
 R = Response
