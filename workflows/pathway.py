@@ -472,7 +472,12 @@ class PatientPathwayWorkflow:
             if key.endswith(f"#{st.treatment_number}") and clock.stop is None:
                 st.clocks[key] = _stop_clock(clock, d.performed_on)
                 self._clocks_dirty = True
-        self._record("treatment", d, delivered_lung_dose_gy=round(lung_dose, 2))
+        self._record(
+            "treatment",
+            d,
+            delivered_lung_dose_gy=round(lung_dose, 2),
+            overridden_limits=[v.model_dump(mode="json") for v in delivery.refusals],
+        )
         self._enter(Stage.FOLLOW_UP, f"treatment {st.treatment_number} delivered")
         self._schedule_visits(d.performed_on)
 

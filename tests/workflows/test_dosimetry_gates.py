@@ -180,6 +180,10 @@ async def test_delivering_more_than_planned_reruns_the_lung_limit(pathways) -> N
     over["excess_activity_reason"] = "vial calibration error found after delivery"
     state = await j.step("treatment", over)
     assert state.delivered_lung_doses_gy == [34.22]
+    [row] = [o for o in rows(j.pathways.engine, OutcomeRow, j.id) if o.kind == "treatment"]
+    assert row.data["delivered_lung_dose_gy"] == 34.22
+    assert [v["code"] for v in row.data["overridden_limits"]] == ["lung_dose_single"]
+    assert row.data["excess_activity_reason"] == "vial calibration error found after delivery"
 
 
 async def test_delivering_a_little_more_than_planned_is_within_the_margin(pathways) -> None:
