@@ -125,3 +125,20 @@ async def test_the_web_form_shows_the_same_refusal_next_to_the_field(
     assert r.status_code == 422, r.text
     assert field_error(r.text, "predicted_lung_dose_gy") == REFUSAL
     assert api.row(pid) == before
+
+
+async def test_bilirubin_typed_in_mg_per_dl_is_refused_at_the_mdt(api: Api) -> None:
+    # Measured on main: bilirubin 3.0 (mg/dL typed into umol/L) was accepted and graded 0.
+    pid = await api.refer()
+    before = api.row(pid)
+    mdt = payloads.mdt(await api.today())
+    mdt["labs"] = {**mdt["labs"], "bilirubin_umol_l": 3.0}
+    r = await api.step(MDT, pid, "mdt-decision", mdt)
+    assert r.status_code == 422
+    [detail] = r.json()["detail"]
+    assert detail["loc"] == ["body", "labs", "bilirubin_umol_l"]
+    assert detail["msg"] == (
+        "3 umol/L is outside the plausible range 3.5-850 umol/L; that looks like mg/dL: "
+        "multiply by 17.1"
+    )
+    assert api.row(pid) == before

@@ -66,3 +66,13 @@ def test_a_liver_mass_in_grams_and_nan_are_refused() -> None:
     assert code == 2 and "that looks like grams: divide by 1000" in err
     code, _, err = sirt_dosimetry("--device", "ho166", "--lsf", "nan", "--liver-mass-kg", "1.6")
     assert code == 2 and err.startswith("lung_shunt_fraction: Input should be a finite number")
+
+
+def test_a_nan_prior_lung_dose_is_refused_not_passed() -> None:
+    # Measured on main: NaN passed as a prior lung dose (NaN > 50 is False).
+    code, _, err = sirt_dosimetry(
+        "--device", "resin_y90", "--lsf", "0.05", "--activity-gbq", "1.5",
+        "--perfused-mass-kg", "1.4", "--prior-lung-dose-gy", "nan",
+    )  # fmt: skip
+    assert code == 2
+    assert err.startswith("prior_lung_doses_gy.0: Input should be a finite number")
