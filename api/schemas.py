@@ -3,13 +3,14 @@
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from clinical.finite import Finite
 from models.state import StepOutcome
 from models.vocab import Role, Stage
 
 
-class PatientPublic(BaseModel):
+class PatientPublic(Finite):
     """Who the patient is; only for roles allowed to see identity."""
 
     nhs_number: str
@@ -18,7 +19,7 @@ class PatientPublic(BaseModel):
     date_of_birth: date
 
 
-class PathwayPublic(BaseModel):
+class PathwayPublic(Finite):
     """One pathway in a list: where it is and what is next. ``patient`` is None for ops."""
 
     id: str
@@ -34,7 +35,7 @@ class PathwayPublic(BaseModel):
     patient: PatientPublic | None = None
 
 
-class PathwayPage(BaseModel):
+class PathwayPage(Finite):
     """A page of pathways with the total matching the filters."""
 
     items: list[PathwayPublic]
@@ -43,7 +44,7 @@ class PathwayPage(BaseModel):
     offset: int
 
 
-class TaskPublic(BaseModel):
+class TaskPublic(Finite):
     """A human task of a pathway."""
 
     pathway_id: str
@@ -61,7 +62,7 @@ class TaskPublic(BaseModel):
     visit_id: str | None
 
 
-class VisitPublic(BaseModel):
+class VisitPublic(Finite):
     """A scheduled follow-up visit."""
 
     id: str
@@ -74,7 +75,7 @@ class VisitPublic(BaseModel):
     recorded_on: date | None
 
 
-class StageChangePublic(BaseModel):
+class StageChangePublic(Finite):
     """One entry of the stage history."""
 
     ordinal: int
@@ -83,7 +84,7 @@ class StageChangePublic(BaseModel):
     reason: str | None
 
 
-class OutcomePublic(BaseModel):
+class OutcomePublic(Finite):
     """A recorded clinical fact with its submitted values."""
 
     id: str
@@ -111,14 +112,14 @@ class WorklistItem(TaskPublic):
     patient: PatientPublic | None = None
 
 
-class Worklist(BaseModel):
+class Worklist(Finite):
     """Open tasks, overdue first, then by due date; snoozed ones at the bottom."""
 
     role: Role | None = Field(description="The role whose tasks these are; None for the team.")
     items: list[WorklistItem]
 
 
-class ReferralAccepted(BaseModel):
+class ReferralAccepted(Finite):
     """A started pathway: its pseudonymous id and where it is."""
 
     pathway_id: str
@@ -129,13 +130,13 @@ class StepResult(StepOutcome):
     """The pathway after a step was accepted: its stage, open tasks and the record made."""
 
 
-class SnoozeRequest(BaseModel):
+class SnoozeRequest(Finite):
     """Snooze a task on my worklist for some days."""
 
     days: int = Field(default=1, ge=1, le=90)
 
 
-class SnoozeResult(BaseModel):
+class SnoozeResult(Finite):
     """Until when the task stays at the bottom of my worklist."""
 
     pathway_id: str
@@ -143,14 +144,14 @@ class SnoozeResult(BaseModel):
     snoozed_until: datetime
 
 
-class WithdrawRequest(BaseModel):
+class WithdrawRequest(Finite):
     """Withdraw the patient; recorded as an unscheduled event of kind withdrawal."""
 
     occurred_on: date
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class StageCount(BaseModel):
+class StageCount(Finite):
     """How many pathways are in one stage, and how many of them are overdue."""
 
     stage: Stage
@@ -158,7 +159,7 @@ class StageCount(BaseModel):
     overdue: int
 
 
-class Stats(BaseModel):
+class Stats(Finite):
     """Aggregate counts, with no patient data."""
 
     total: int
@@ -166,7 +167,7 @@ class Stats(BaseModel):
     by_stage: list[StageCount]
 
 
-class AuditEventPublic(BaseModel):
+class AuditEventPublic(Finite):
     """One audit event."""
 
     id: int
@@ -179,7 +180,7 @@ class AuditEventPublic(BaseModel):
     detail: str | None
 
 
-class AuditPage(BaseModel):
+class AuditPage(Finite):
     """A page of audit events, newest first."""
 
     items: list[AuditEventPublic]

@@ -7,7 +7,7 @@ import typer
 from pydantic import ValidationError
 
 from clinical.config import DosimetryLimits
-from clinical.enums import Device
+from clinical.enums import Device, DosimetryMethod
 from clinical.errors import ClinicalRuleError
 from clinical.plan_preview import MethodPreview, PreviewInputs, preview, volume_to_mass_kg
 
@@ -48,11 +48,34 @@ def dosimetry(
     pretreated: Annotated[
         bool, typer.Option(help="Liver pretreated (e.g. chemotherapy): stricter limit.")
     ] = False,
+    method: Annotated[
+        DosimetryMethod | None,
+        typer.Option(help="Preview only the plan's method, checked as the Update checks it."),
+    ] = None,
+    typed_lung: Annotated[
+        float | None,
+        typer.Option("--predicted-lung-dose-gy", help="The lung dose typed on the plan."),
+    ] = None,
+    typed_perfused: Annotated[
+        float | None,
+        typer.Option("--predicted-perfused-dose-gy", help="The perfused dose typed on the plan."),
+    ] = None,
+    typed_tumour: Annotated[
+        float | None,
+        typer.Option("--predicted-tumour-dose-gy", help="The tumour dose typed on the plan."),
+    ] = None,
+    typed_normal: Annotated[
+        float | None,
+        typer.Option(
+            "--predicted-normal-liver-dose-gy", help="The normal-liver dose typed on the plan."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Preview activity and predicted doses by each method, with the pathway's dose limits.
 
-    Masses in kg or volumes in mL; activity, or a target dose, drives the plan.
+    Masses in kg or volumes in mL; activity, or a target dose, drives the plan. Exits 1 when
+    a previewed plan would be refused, with the dosimetry Update's own message.
     """
     try:
         inputs = PreviewInputs(
@@ -69,6 +92,11 @@ def dosimetry(
             lung_mass_kg=lung_mass,
             prior_lung_doses_gy=tuple(prior_lung_dose or ()),
             pretreated_liver=pretreated,
+            method=method,
+            predicted_lung_dose_gy=typed_lung,
+            predicted_perfused_dose_gy=typed_perfused,
+            predicted_tumour_dose_gy=typed_tumour,
+            predicted_normal_liver_dose_gy=typed_normal,
         )
         results = preview(inputs)
     except ValidationError as exc:
@@ -88,22 +116,28 @@ def dosimetry(
         raise typer.Exit(2)
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in results], indent=2))
-        return
-    for r in results:
-        typer.echo(_describe(r))
+    else:
+        for r in results:
+            typer.echo(_describe(r))
+    refused = [r for r in results if r.refusal]
+    if refused:
+        for r in refused:
+            typer.echo(f"{r.method}: refused: {r.refusal}", err=True)
+        raise typer.Exit(1)
 
 
 def _describe(r: MethodPreview) -> str:
     lines = [f"{r.method}: activity {r.activity_gbq:.2f} GBq"]
-    lines.append(f"  perfused-volume dose   {r.perfused_dose_gy:8.2f} Gy")
-    if r.tumour_dose_gy is not None:
-        lines.append(f"  tumour dose            {r.tumour_dose_gy:8.2f} Gy")
-    if r.normal_liver_dose_gy is not None:
-        lines.append(f"  normal-liver dose      {r.normal_liver_dose_gy:8.2f} Gy")
-    lines.append(f"  lung dose              {r.lung_dose_gy:8.2f} Gy")
-    lines.append(f"  cumulative lung dose   {r.cumulative_lung_dose_gy:8.2f} Gy")
+    rows = (
+        ("perfused-volume dose", r.perfused_dose_gy),
+        ("tumour dose", r.tumour_dose_gy),
+        ("normal-liver dose", r.normal_liver_dose_gy),
+        ("lung dose", r.lung_dose_gy),
+        ("cumulative lung dose", r.cumulative_lung_dose_gy),
+    )
+    lines += [f"  {label:<22} {dose:8.2f} Gy" for label, dose in rows if dose is not None]
     if r.note:
         lines.append(f"  ({r.note})")
-    for v in r.violations:
-        lines.append(f"  WOULD BE REFUSED: {v.message}")
+    if r.refusal:
+        lines.append(f"  WOULD BE REFUSED: {r.refusal}")
     return "\n".join(lines)

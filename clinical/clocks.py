@@ -15,11 +15,12 @@ breach date moves a day later for each day paused. Dates only: the caller suppli
 from datetime import date, timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import ConfigDict, StringConstraints, model_validator
 
 from clinical.config import ClockConfig
 from clinical.enums import ClockKind
 from clinical.errors import ClinicalRuleError
+from clinical.finite import Finite
 
 __all__ = [
     "ClockKind",
@@ -34,7 +35,7 @@ __all__ = [
 _DEFAULT = ClockConfig()
 
 
-class ClockPause(BaseModel):
+class ClockPause(Finite):
     """A pause for documented patient choice; ``end`` is None while it is still running."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -50,7 +51,7 @@ class ClockPause(BaseModel):
         return self
 
 
-class WaitingClock(BaseModel):
+class WaitingClock(Finite):
     """One clock of one pathway: when it started, stopped and was paused."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -83,7 +84,7 @@ class WaitingClock(BaseModel):
         return self
 
 
-class ClockStatus(BaseModel):
+class ClockStatus(Finite):
     """Where a clock stands on a given date."""
 
     model_config = ConfigDict(frozen=True)

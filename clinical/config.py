@@ -8,16 +8,17 @@ Lab reference ranges are local to each laboratory: the defaults are typical UK a
 """
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from clinical.enums import ClockKind, Device, LabTest, Nuclide
+from clinical.finite import Finite
 
 Severity = Literal["contraindication", "caution"]
 
 
-class _Frozen(BaseModel):
+class _Frozen(Finite):
     """Immutable, strict-about-extras base so a typo in a centre's config fails loudly."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -49,17 +50,20 @@ class EligibilityLimits(_Frozen):
 
 
 class LsfBand(_Frozen):
-    """Resin BSA-method activity reduction for lung shunt fractions up to ``max_lsf``."""
+    """Resin activity reduction for lung shunt fractions from ``from_lsf`` (inclusive) up to
+    the next band's ``from_lsf`` (exclusive)."""
 
-    max_lsf: float = Field(ge=0.0, le=1.0, description="Upper bound, inclusive, as a fraction.")
+    from_lsf: float = Field(ge=0.0, le=1.0, description="Lower bound, inclusive, as a fraction.")
     activity_reduction: float = Field(ge=0.0, lt=1.0, description="Fraction of activity removed.")
 
 
 def _default_lsf_bands() -> tuple[LsfBand, ...]:
+    # SIR-Spheres instructions for use: full activity below 10%; from 10% reduce by 20%; from
+    # 15% reduce by 40%; above 20% do not treat (``max_treatable_lsf``).
     return (
-        LsfBand(max_lsf=0.10, activity_reduction=0.0),
-        LsfBand(max_lsf=0.15, activity_reduction=0.20),
-        LsfBand(max_lsf=0.20, activity_reduction=0.40),
+        LsfBand(from_lsf=0.0, activity_reduction=0.0),
+        LsfBand(from_lsf=0.10, activity_reduction=0.20),
+        LsfBand(from_lsf=0.15, activity_reduction=0.40),
     )
 
 
@@ -80,7 +84,41 @@ class DosimetryLimits(_Frozen):
     bsa_offset_m2: float = Field(default=0.2, description="The '- 0.2' of the resin BSA formula.")
     lsf_bands: tuple[LsfBand, ...] = Field(
         default_factory=_default_lsf_bands,
-        description="Resin BSA reductions; an LSF above the last band is refused.",
+        description="Resin BSA-method reductions by lung shunt band (SIR-Spheres IFU).",
+    )
+    max_treatable_lsf: float = Field(
+        default=0.20,
+        ge=0.0,
+        le=1.0,
+        description="Resin: an LSF above this (inclusive limit) is not treated (SIR-Spheres IFU).",
+    )
+    lung_density_g_per_ml: float = Field(
+        default=0.3,
+        gt=0,
+        description="Lung density for a CT lung volume -> lung mass (aerated lung) [practice].",
+    )
+    typed_dose_tolerance_pct: float = Field(
+        default=5.0,
+        ge=0,
+        description="A typed predicted dose may differ from the computed one by this much...",
+    )
+    typed_dose_tolerance_gy: float = Field(
+        default=1.0, ge=0, description="...or by this many Gy, whichever is larger (rounding)."
+    )
+    delivered_activity_margin_pct: float = Field(
+        default=10.0,
+        ge=0,
+        description="Delivered activity above the plan by more than this re-runs the limits.",
+    )
+    single_compartment_limit_gy: Mapping[Device, float] = Field(
+        default_factory=lambda: {
+            Device.RESIN_Y90: 40.0,
+            Device.GLASS_Y90: 150.0,
+            Device.HO166: 60.0,
+        },
+        description="Perfused-volume dose limit when no tumour-to-normal ratio is recorded: "
+        "resin as its normal-liver limit (uniform uptake); glass the top of the TheraSphere "
+        "IFU's 80-150 Gy; Ho-166 the 60 Gy whole-liver limit (EANM 2022).",
     )
     max_lung_dose_single_gy: float = Field(default=30.0, gt=0)
     max_lung_dose_cumulative_gy: float = Field(default=50.0, gt=0)
@@ -99,13 +137,29 @@ class DosimetryLimits(_Frozen):
         default_factory=lambda: {Nuclide.Y90: 64.2, Nuclide.HO166: 26.8, Nuclide.TC99M: 6.0}
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_bands(cls, data: Any) -> Any:
+        """Configs recorded in workflow histories before the IFU bands name upper bounds
+        (``max_lsf``); read them as the same table with lower bounds, so they still replay."""
+        bands = data.get("lsf_bands") if isinstance(data, dict) else None
+        if not bands or not all(isinstance(b, dict) and "max_lsf" in b for b in bands):
+            return data
+        uppers = [b["max_lsf"] for b in bands]
+        converted = [
+            {"from_lsf": lower, "activity_reduction": b["activity_reduction"]}
+            for lower, b in zip([0.0, *uppers[:-1]], bands, strict=True)
+        ]
+        return {**data, "lsf_bands": converted, "max_treatable_lsf": uppers[-1]}
+
     @model_validator(mode="after")
     def _complete(self) -> "DosimetryLimits":
-        uppers = [band.max_lsf for band in self.lsf_bands]
-        if not uppers or uppers != sorted(uppers):
-            raise ValueError("lsf_bands must be non-empty and in ascending order of max_lsf")
+        lowers = [band.from_lsf for band in self.lsf_bands]
+        if not lowers or lowers[0] != 0.0 or lowers != sorted(set(lowers)):
+            raise ValueError("lsf_bands must start at 0 and ascend strictly by from_lsf")
         # A partial table would fail only when that device is planned: fail at load instead.
         missing = [d.value for d in Device if d not in self.normal_liver_limit_gy]
+        missing += [d.value for d in Device if d not in self.single_compartment_limit_gy]
         missing += [n.value for n in Nuclide if n not in self.half_life_hours]
         if missing:
             raise ValueError(f"no normal-liver limit or half-life for: {', '.join(missing)}")
@@ -134,6 +188,16 @@ class HighValueGrading(_Frozen):
     abnormal_baseline_g1_multiple: float = Field(
         description="CTCAE v5 grade 1 starts at this multiple of an abnormal baseline."
     )
+    baseline_when: Literal["abnormal", "anticoagulated"] = Field(
+        default="abnormal",
+        description="Grade against the baseline when it was above the ULN (most tests), or "
+        "when the patient is anticoagulated (INR, CTCAE v5).",
+    )
+    baseline_multiples: tuple[float, ...] | None = Field(
+        default=None,
+        description="Grade bounds as multiples of the baseline, when they differ from the ULN "
+        "ones beyond grade 1 (INR: 1.0, 1.5, 2.5); None: grade 1 bound, then grade_multiples.",
+    )
 
 
 class LowValueGrading(_Frozen):
@@ -152,6 +216,8 @@ def _default_ranges() -> dict[LabTest, ReferenceRange]:
         LabTest.ALP: ReferenceRange(lower=30.0, upper=130.0),
         LabTest.ALBUMIN: ReferenceRange(lower=35.0, upper=50.0),
         LabTest.PLATELETS: ReferenceRange(lower=150.0, upper=400.0),
+        LabTest.GGT: ReferenceRange(lower=0.0, upper=55.0),
+        LabTest.INR: ReferenceRange(lower=0.8, upper=1.0),
     }
 
 
@@ -169,6 +235,19 @@ def _default_high_grading() -> dict[LabTest, HighValueGrading]:
         LabTest.ALP: HighValueGrading(
             grade_multiples=(1.0, 2.5, 5.0, 20.0), abnormal_baseline_g1_multiple=2.0
         ),
+        # CTCAE v5 "GGT increased": >ULN-2.5x ULN if baseline normal; 2.0-2.5x baseline if
+        # abnormal; >2.5-5.0; >5.0-20.0; >20.0.
+        LabTest.GGT: HighValueGrading(
+            grade_multiples=(1.0, 2.5, 5.0, 20.0), abnormal_baseline_g1_multiple=2.0
+        ),
+        # CTCAE v5 "INR increased": >1.2-1.5x ULN (>1-1.5x baseline if on anticoagulation);
+        # >1.5-2.5x; >2.5x. There is no grade 4.
+        LabTest.INR: HighValueGrading(
+            grade_multiples=(1.2, 1.5, 2.5),
+            abnormal_baseline_g1_multiple=1.0,
+            baseline_when="anticoagulated",
+            baseline_multiples=(1.0, 1.5, 2.5),
+        ),
     }
 
 
@@ -179,12 +258,33 @@ def _default_low_grading() -> dict[LabTest, LowValueGrading]:
     }
 
 
+_LATER = (LabTest.GGT, LabTest.INR)
+
+
 class CtcaeConfig(_Frozen):
     """CTCAE v5 grade boundaries and the local reference ranges they are anchored on."""
 
     reference_ranges: Mapping[LabTest, ReferenceRange] = Field(default_factory=_default_ranges)
     high_grading: Mapping[LabTest, HighValueGrading] = Field(default_factory=_default_high_grading)
     low_grading: Mapping[LabTest, LowValueGrading] = Field(default_factory=_default_low_grading)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tests_added_later(cls, data: Any) -> Any:
+        """Configs recorded in workflow histories before GGT and INR were graded lack them;
+        they get the defaults, so those histories replay. Other gaps still fail loudly."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key, defaults in (
+            ("reference_ranges", _default_ranges()),
+            ("high_grading", _default_high_grading()),
+        ):
+            table = data.get(key)
+            if isinstance(table, dict):
+                added = {t: defaults[t] for t in _LATER if t not in table and t.value not in table}
+                data[key] = {**table, **added}
+        return data
 
     @model_validator(mode="after")
     def _complete(self) -> "CtcaeConfig":
@@ -204,6 +304,22 @@ class RecistConfig(_Frozen):
     partial_response_decrease_pct: float = 30.0
     progression_increase_pct: float = 20.0
     progression_min_increase_mm: float = 5.0
+    min_nodal_target_short_axis_mm: float = Field(
+        default=15.0, description="RECIST 1.1: a lymph node is a target at >= 15 mm short axis."
+    )
+    nodal_normal_below_mm: float = Field(
+        default=10.0, description="RECIST 1.1: a node under 10 mm short axis is normal (CR)."
+    )
+    too_small_to_measure_mm: float = Field(
+        default=5.0, description="RECIST 1.1: a lesion present but too small to measure counts 5."
+    )
+    mrecist_progression_min_increase_mm: float = Field(
+        default=0.0, description="mRECIST (Lencioni 2010) has no absolute floor for PD."
+    )
+    mrecist_new_lesion_min_mm: float = Field(
+        default=10.0,
+        description="mRECIST: a new lesion is PD at >= 10 mm with a typical vascular pattern.",
+    )
 
 
 class LiverToxicityConfig(_Frozen):

@@ -1,9 +1,12 @@
 """CTCAE v5 grading of the liver and blood tests followed after SIRT.
 
-Rising tests (bilirubin, ALT, AST, ALP) are graded in multiples of the ULN when the baseline was
-normal (or is unknown), and in multiples of the baseline when the baseline was above the ULN.
-CTCAE v5 starts grade 1 at a higher multiple of an abnormal baseline for ALT/AST (1.5x) and ALP
-(2.0x) than for bilirubin (1.0x): that is ``abnormal_baseline_g1_multiple`` in the config.
+Rising tests (bilirubin, ALT, AST, ALP, GGT, INR) are graded in multiples of the ULN when the
+baseline was normal (or is unknown), and in multiples of the baseline when the baseline was
+above the ULN. CTCAE v5 starts grade 1 at a higher multiple of an abnormal baseline for ALT/AST
+(1.5x) and ALP/GGT (2.0x) than for bilirubin (1.0x): ``abnormal_baseline_g1_multiple``.
+INR is the exception: CTCAE v5 grades it against the baseline when the patient is on
+anticoagulation (>1-1.5, >1.5-2.5, >2.5 x baseline), else against the ULN (>1.2-1.5, >1.5-2.5,
+>2.5 x ULN); it has no grade 4.
 Falling tests (albumin in g/L, platelets in x10^9/L) are grade 1 below the LLN, then graded by
 absolute bounds (albumin <30, <20 g/L, i.e. 3 and 2 g/dL; platelets <75, <50, <25).
 
@@ -16,11 +19,12 @@ product is not pushed over by rounding in a division.
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from clinical.config import CtcaeConfig
 from clinical.enums import LabTest
 from clinical.errors import ClinicalRuleError
+from clinical.finite import Finite
 
 __all__ = ["LabGrade", "LabTest", "grade_lab", "grade_lab_detail", "grade_labs"]
 
@@ -29,7 +33,7 @@ _DEFAULT = CtcaeConfig()
 Basis = Literal["uln", "baseline", "lln"]
 
 
-class LabGrade(BaseModel):
+class LabGrade(Finite):
     """A graded result with what it was graded against, for display and audit."""
 
     model_config = ConfigDict(frozen=True)
@@ -46,17 +50,29 @@ def grade_lab_detail(
     value: float,
     baseline: float | None = None,
     config: CtcaeConfig = _DEFAULT,
+    anticoagulated: bool = False,
 ) -> LabGrade:
-    """Grade one result (0 when normal) and say which reference it was graded against."""
+    """Grade one result (0 when normal) and say which reference it was graded against.
+
+    INR is graded against the baseline only when the patient is anticoagulated (CTCAE v5).
+    """
     if value < 0:
         raise ClinicalRuleError(f"{test.value} must not be negative (got {value})")
     reference_range = config.reference_ranges[test]
     if test in config.high_grading:
         rule = config.high_grading[test]
         uln = reference_range.upper
-        if baseline is not None and baseline > uln:
-            # Abnormal baseline: grade the change from the patient's own starting point.
-            bounds = (rule.abnormal_baseline_g1_multiple, *rule.grade_multiples[1:])
+        own = (
+            anticoagulated
+            if rule.baseline_when == "anticoagulated"
+            else (baseline is not None and baseline > uln)
+        )
+        if baseline is not None and own:
+            # Grade the change from the patient's own starting point.
+            bounds = rule.baseline_multiples or (
+                rule.abnormal_baseline_g1_multiple,
+                *rule.grade_multiples[1:],
+            )
             grade = sum(1 for multiple in bounds if value > multiple * baseline)
             return LabGrade(
                 test=test, value=value, grade=grade, basis="baseline", reference=baseline
@@ -77,18 +93,21 @@ def grade_lab(
     value: float,
     baseline: float | None = None,
     config: CtcaeConfig = _DEFAULT,
+    anticoagulated: bool = False,
 ) -> int:
     """CTCAE v5 grade 0-4 of one result; ``baseline`` matters only for the rising tests."""
-    return grade_lab_detail(test, value, baseline, config).grade
+    return grade_lab_detail(test, value, baseline, config, anticoagulated).grade
 
 
 def grade_labs(
     values: Mapping[LabTest, float],
     baselines: Mapping[LabTest, float] | None = None,
     config: CtcaeConfig = _DEFAULT,
+    anticoagulated: bool = False,
 ) -> dict[LabTest, int]:
     """Grade a panel of results, each against its own baseline when one is given."""
     baselines = baselines or {}
     return {
-        test: grade_lab(test, value, baselines.get(test), config) for test, value in values.items()
+        test: grade_lab(test, value, baselines.get(test), config, anticoagulated)
+        for test, value in values.items()
     }

@@ -20,11 +20,12 @@ decay takes the elapsed time as an argument.
 from collections.abc import Sequence
 from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from clinical.config import DosimetryLimits
 from clinical.enums import Device, DosimetryMethod, Nuclide
 from clinical.errors import ClinicalRuleError, LungShuntTooHighError
+from clinical.finite import Finite
 
 __all__ = [
     "BsaActivityPlan",
@@ -93,23 +94,26 @@ def bsa_du_bois_m2(height_cm: float, weight_kg: float) -> float:
 
 
 def lsf_activity_reduction(lung_shunt_fraction: float, limits: DosimetryLimits = _DEFAULT) -> float:
-    """Fraction of resin BSA activity removed for this lung shunt; refuse above the last band.
+    """Fraction of resin BSA activity removed for this lung shunt; refuse above the limit.
 
-    Bands are inclusive at their upper bound: an LSF of exactly 10% needs no reduction and
-    exactly 20% is still treatable with a 40% reduction.
+    SIR-Spheres instructions for use: below 10% full activity; 10% up to 15% reduce by 20%;
+    15% to 20% reduce by 40%; above 20% do not treat. Each band includes its lower bound, so
+    exactly 10% is reduced by 20%, exactly 15% by 40%, and exactly 20% is still treatable.
     """
     _fraction("lung shunt fraction", lung_shunt_fraction, allow_one=True)
+    if lung_shunt_fraction > limits.max_treatable_lsf:
+        raise LungShuntTooHighError(
+            f"lung shunt fraction {lung_shunt_fraction:.1%} is above the limit of "
+            f"{limits.max_treatable_lsf:.0%}: do not treat with resin microspheres"
+        )
+    reduction = 0.0
     for band in limits.lsf_bands:
-        if lung_shunt_fraction <= band.max_lsf:
-            return band.activity_reduction
-    highest = limits.lsf_bands[-1].max_lsf
-    raise LungShuntTooHighError(
-        f"lung shunt fraction {lung_shunt_fraction:.1%} is above the limit of {highest:.0%}: "
-        "do not treat with the BSA method"
-    )
+        if lung_shunt_fraction >= band.from_lsf:
+            reduction = band.activity_reduction
+    return reduction
 
 
-class BsaActivityPlan(BaseModel):
+class BsaActivityPlan(Finite):
     """The resin BSA-method prescription and how it was reached, for the physicist's record."""
 
     model_config = ConfigDict(frozen=True)
@@ -214,7 +218,7 @@ def cumulative_lung_dose_gy(planned_gy: float, prior_doses_gy: Sequence[float] =
     return planned_gy + sum(prior_doses_gy)
 
 
-class PartitionDoses(BaseModel):
+class PartitionDoses(Finite):
     """Mean doses by the partition model."""
 
     model_config = ConfigDict(frozen=True)
@@ -350,7 +354,7 @@ _DEVICE_LABEL = {
 }
 
 
-class PlanSafetyInputs(BaseModel):
+class PlanSafetyInputs(Finite):
     """The predicted doses of a dosimetry plan, as the physicist submits them."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -363,13 +367,19 @@ class PlanSafetyInputs(BaseModel):
         ge=0,
         description="None when the method gives no separate normal-liver dose (BSA).",
     )
+    single_compartment_dose_gy: float | None = Field(
+        default=None,
+        ge=0,
+        description="Perfused-volume dose, checked when no normal-liver dose can be derived "
+        "(no tumour-to-normal ratio): against the device's single-compartment limit.",
+    )
     lung_shunt_fraction: float | None = Field(default=None, ge=0, le=1)
     pretreated_liver: bool = Field(
         default=False, description="E.g. prior chemotherapy: stricter limit."
     )
 
 
-class SafetyViolation(BaseModel):
+class SafetyViolation(Finite):
     """A plan value over its limit; the message names both."""
 
     model_config = ConfigDict(frozen=True)
@@ -379,6 +389,9 @@ class SafetyViolation(BaseModel):
     value: float
     limit: float
     message: str
+    overridable: bool = Field(
+        default=True, description="A dose limit (a judgement); False for a wrong figure."
+    )
 
 
 def check_plan_safety(
@@ -434,9 +447,24 @@ def check_plan_safety(
                     f"{_DEVICE_LABEL[plan.device]} limit of {limit:g} Gy{qualifier}",
                 )
             )
+    single = plan.single_compartment_dose_gy
+    if single is not None and single > limits.single_compartment_limit_gy[plan.device]:
+        limit = limits.single_compartment_limit_gy[plan.device]
+        violations.append(
+            SafetyViolation(
+                code="perfused_dose",
+                field="predicted_perfused_dose_gy",
+                value=single,
+                limit=limit,
+                message=f"predicted perfused-volume dose {single:.2f} Gy exceeds the "
+                f"{_DEVICE_LABEL[plan.device]} single-compartment limit of {limit:g} Gy "
+                "(no tumour-to-normal ratio recorded, so uptake is taken as uniform; a ratio "
+                "from the MAA scan credits tumour uptake)",
+            )
+        )
     lsf = plan.lung_shunt_fraction
     if plan.method is DosimetryMethod.BSA and lsf is not None:
-        highest = limits.lsf_bands[-1].max_lsf
+        highest = limits.max_treatable_lsf
         if lsf > highest:
             violations.append(
                 SafetyViolation(

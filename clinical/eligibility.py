@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from clinical.config import DosimetryLimits, EligibilityLimits, Severity
+from clinical.finite import Finite
 
 
 class ExtrahepaticDisease(StrEnum):
@@ -24,7 +25,7 @@ class ExtrahepaticDisease(StrEnum):
     EXTENSIVE = "extensive"  # not liver-dominant
 
 
-class EligibilityInputs(BaseModel):
+class EligibilityInputs(Finite):
     """What the MDT knows about the patient; every field may still be unknown (``None``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -56,7 +57,7 @@ class EligibilityInputs(BaseModel):
     )
 
 
-class EligibilityFlag(BaseModel):
+class EligibilityFlag(Finite):
     """One checklist item that speaks against SIRT, with a reason naming value and limit."""
 
     model_config = ConfigDict(frozen=True)
@@ -257,6 +258,26 @@ def assess_eligibility(
             "extensive extrahepatic disease: the liver is not the dominant site",
         )
 
+    if inputs.prior_lung_dose_gy > 0:
+        # Repeat SIRT: the lung has already had its share of the cumulative allowance.
+        limit = dosimetry.max_lung_dose_cumulative_gy
+        left = limit - inputs.prior_lung_dose_gy
+        if left <= 0:
+            add(
+                "cumulative_lung_dose_reached",
+                "prior_lung_dose_gy",
+                "contraindication",
+                f"recorded cumulative lung dose {inputs.prior_lung_dose_gy:.1f} Gy has reached "
+                f"the limit of {limit:.1f} Gy: no lung dose is left for a repeat SIRT",
+            )
+        else:
+            add(
+                "repeat_sirt_lung_dose",
+                "prior_lung_dose_gy",
+                "caution",
+                f"repeat SIRT: recorded cumulative lung dose {inputs.prior_lung_dose_gy:.1f} Gy "
+                f"leaves {left:.1f} Gy of the {limit:.1f} Gy cumulative limit",
+            )
     if inputs.expected_lung_dose_gy is not None:
         cumulative = inputs.prior_lung_dose_gy + inputs.expected_lung_dose_gy
         if cumulative > dosimetry.max_lung_dose_cumulative_gy:

@@ -41,6 +41,8 @@ class LabTest(StrEnum):
     ALP = "alp"  # U/L
     ALBUMIN = "albumin"  # g/L
     PLATELETS = "platelets"  # x10^9/L
+    GGT = "ggt"  # U/L
+    INR = "inr"  # ratio
 
 
 class ClockKind(StrEnum):

@@ -17,9 +17,10 @@ present when enough symptoms reach the configured grade (default: any one, grade
 from enum import IntEnum, StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from clinical.config import LiverToxicityConfig
+from clinical.finite import Finite
 
 _DEFAULT = LiverToxicityConfig()
 
@@ -34,7 +35,7 @@ class AscitesStatus(StrEnum):
     NEW_OR_WORSE = "new_or_worse"
 
 
-class ReildInputs(BaseModel):
+class ReildInputs(Finite):
     """Findings at one review, for the REILD check."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -47,7 +48,7 @@ class ReildInputs(BaseModel):
     biliary_obstruction: bool = False
 
 
-class ReildAssessment(BaseModel):
+class ReildAssessment(Finite):
     """Whether REILD criteria are met, with a reason that names what decided it."""
 
     model_config = ConfigDict(frozen=True)
@@ -107,7 +108,7 @@ class ReildTreatment(StrEnum):
     INVASIVE = "invasive"  # paracentesis, TIPS, dialysis
 
 
-class BraatInputs(BaseModel):
+class BraatInputs(Finite):
     """What the clinician records to grade REILD."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -133,7 +134,7 @@ def braat_grade(inputs: BraatInputs) -> BraatGrade:
     return BraatGrade.NONE
 
 
-class PrsSymptoms(BaseModel):
+class PrsSymptoms(Finite):
     """CTCAE grade (0-5) of each post-radioembolisation syndrome symptom."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

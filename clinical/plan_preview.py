@@ -1,35 +1,33 @@
-"""A physicist's preview of a dosimetry plan: activity and doses by each method, with the
-same dose-limit checks the pathway's dosimetry Update applies.
+"""A physicist's preview of a dosimetry plan: activity and doses by each method, checked by
+the very function the pathway's dosimetry Update uses (``clinical.plan_check.assess_plan``), so
+a preview says "would be refused" in the Update's own words.
 
 Masses may be given directly (kg) or as CT volumes (mL, converted with the configured tissue
 density); the preview says which it used.
 """
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from clinical.config import DosimetryLimits
 from clinical.dosimetry import (
-    PlanSafetyInputs,
     SafetyViolation,
     activity_for_tumour_dose_gbq,
     bsa_du_bois_m2,
-    check_plan_safety,
-    cumulative_lung_dose_gy,
     ho166_standard_activity_gbq,
-    lung_dose_gy,
     mass_kg_from_volume_ml,
     mird_activity_for_dose_gbq,
-    mird_dose_gy,
-    partition_doses,
     resin_bsa_activity,
 )
 from clinical.enums import Device, DosimetryMethod
 from clinical.errors import ClinicalRuleError
+from clinical.finite import Finite
+from clinical.plan_check import PlanFigures, WorkupFigures, assess_plan, refusal_message
+from clinical.plausibility import PlausibleNumbers
 
 _DEFAULT = DosimetryLimits()
 
 
-class PreviewInputs(BaseModel):
+class PreviewInputs(PlausibleNumbers):
     """What the physicist knows after work-up. Activity or a target dose drives the plan."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -49,6 +47,13 @@ class PreviewInputs(BaseModel):
     lung_mass_kg: float | None = Field(default=None, gt=0)
     prior_lung_doses_gy: tuple[float, ...] = ()
     pretreated_liver: bool = False
+    method: DosimetryMethod | None = Field(
+        default=None, description="Preview only this method (the plan's), as the Update would."
+    )
+    predicted_lung_dose_gy: float | None = Field(default=None, ge=0)
+    predicted_perfused_dose_gy: float | None = Field(default=None, ge=0)
+    predicted_tumour_dose_gy: float | None = Field(default=None, ge=0)
+    predicted_normal_liver_dose_gy: float | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _perfused_mass(self) -> "PreviewInputs":
@@ -63,18 +68,32 @@ class PreviewInputs(BaseModel):
         assert mass is not None
         return mass
 
+    def workup_figures(self, limits: DosimetryLimits = _DEFAULT) -> WorkupFigures:
+        """The inputs as the work-up records them (volumes in mL)."""
+        per_kg = 1000.0 / limits.tissue_density_g_per_ml
+        liver = self.liver_mass_kg or self.treated_mass_kg
+        return WorkupFigures(
+            lung_shunt_fraction=self.lung_shunt_fraction,
+            whole_liver_volume_ml=liver * per_kg,
+            tumour_volume_ml=(self.tumour_mass_kg or 0.0) * per_kg,
+            perfused_volume_ml=self.treated_mass_kg * per_kg,
+            lung_mass_kg=self.lung_mass_kg,
+        )
 
-class MethodPreview(BaseModel):
-    """One method's activity and doses, and any limit the plan would break."""
+
+class MethodPreview(Finite):
+    """One method's activity and doses (None when the inputs are inconsistent), and every
+    refusal the Update would give, with its one-line message."""
 
     method: DosimetryMethod | str
     activity_gbq: float
-    perfused_dose_gy: float
+    perfused_dose_gy: float | None = None
     tumour_dose_gy: float | None = None
     normal_liver_dose_gy: float | None = None
-    lung_dose_gy: float
-    cumulative_lung_dose_gy: float
+    lung_dose_gy: float | None = None
+    cumulative_lung_dose_gy: float | None = None
     violations: list[SafetyViolation] = Field(default_factory=list)
+    refusal: str | None = Field(default=None, description="The Update's refusal, word for word.")
     note: str | None = None
 
 
@@ -88,30 +107,31 @@ def _finish(
     method: DosimetryMethod | str,
     activity: float,
     limits: DosimetryLimits,
-    tumour: float | None = None,
-    normal: float | None = None,
     note: str | None = None,
 ) -> MethodPreview:
-    lsf = inputs.lung_shunt_fraction
-    lung = lung_dose_gy(activity, lsf, inputs.lung_mass_kg, inputs.device, limits)
-    perfused = mird_dose_gy(activity, inputs.treated_mass_kg, lsf, inputs.device, limits)
-    safety = PlanSafetyInputs(
+    plan = PlanFigures(
         device=inputs.device,
         method=method if isinstance(method, DosimetryMethod) else DosimetryMethod.MIRD,
-        predicted_lung_dose_gy=lung,
-        predicted_normal_liver_dose_gy=normal if normal is not None else perfused,
-        lung_shunt_fraction=lsf,
+        activity_gbq=activity,
+        tumour_to_normal_ratio=inputs.tumour_to_normal_ratio,
+        predicted_lung_dose_gy=inputs.predicted_lung_dose_gy,
+        predicted_perfused_dose_gy=inputs.predicted_perfused_dose_gy,
+        predicted_tumour_dose_gy=inputs.predicted_tumour_dose_gy,
+        predicted_normal_liver_dose_gy=inputs.predicted_normal_liver_dose_gy,
         pretreated_liver=inputs.pretreated_liver,
     )
+    checked = assess_plan(inputs.workup_figures(limits), plan, inputs.prior_lung_doses_gy, limits)
+    doses = checked.doses
     return MethodPreview(
         method=method,
         activity_gbq=activity,
-        perfused_dose_gy=perfused,
-        tumour_dose_gy=tumour,
-        normal_liver_dose_gy=normal,
-        lung_dose_gy=lung,
-        cumulative_lung_dose_gy=cumulative_lung_dose_gy(lung, inputs.prior_lung_doses_gy),
-        violations=check_plan_safety(safety, inputs.prior_lung_doses_gy, limits),
+        perfused_dose_gy=doses.perfused_gy if doses else None,
+        tumour_dose_gy=doses.tumour_gy if doses else None,
+        normal_liver_dose_gy=doses.normal_liver_gy if doses else None,
+        lung_dose_gy=doses.lung_gy if doses else None,
+        cumulative_lung_dose_gy=doses.cumulative_lung_gy if doses else None,
+        violations=checked.refusals,
+        refusal=refusal_message(checked.refusals) if checked.refusals else None,
         note=note,
     )
 
@@ -131,34 +151,29 @@ def _mird(inputs: PreviewInputs, limits: DosimetryLimits) -> MethodPreview | Non
 
 def _partition(inputs: PreviewInputs, limits: DosimetryLimits) -> MethodPreview | None:
     tnr, tumour = inputs.tumour_to_normal_ratio, inputs.tumour_mass_kg
-    if tnr is None or not tumour:
+    if inputs.activity_gbq is not None and (tnr is not None or inputs.method):
+        return _finish(inputs, DosimetryMethod.PARTITION, inputs.activity_gbq, limits)
+    if tnr is None or not tumour or inputs.target_dose_gy is None:
         return None
     normal = inputs.treated_mass_kg - tumour
     if normal <= 0:
         raise ClinicalRuleError("tumour_mass_kg: not less than the perfused mass")
-    lsf = inputs.lung_shunt_fraction
-    if inputs.activity_gbq is not None:
-        activity = inputs.activity_gbq
-    elif inputs.target_dose_gy is not None:
-        activity = activity_for_tumour_dose_gbq(
-            inputs.target_dose_gy, tnr, tumour, normal, lsf, inputs.device, limits
-        )
-    else:
-        return None
-    doses = partition_doses(
-        activity, tnr, tumour, normal, lsf, inputs.lung_mass_kg, inputs.device, limits
-    )
-    return _finish(
-        inputs,
-        DosimetryMethod.PARTITION,
-        activity,
+    activity = activity_for_tumour_dose_gbq(
+        inputs.target_dose_gy,
+        tnr,
+        tumour,
+        normal,
+        inputs.lung_shunt_fraction,
+        inputs.device,
         limits,
-        tumour=doses.tumour_gy,
-        normal=doses.normal_liver_gy,
     )
+    return _finish(inputs, DosimetryMethod.PARTITION, activity, limits)
 
 
 def _bsa(inputs: PreviewInputs, limits: DosimetryLimits) -> MethodPreview | None:
+    if inputs.method is DosimetryMethod.BSA and inputs.activity_gbq is not None:
+        # The plan's own activity, checked as the Update would (device agreement included).
+        return _finish(inputs, DosimetryMethod.BSA, inputs.activity_gbq, limits)
     if inputs.device != Device.RESIN_Y90 or inputs.height_cm is None or inputs.weight_kg is None:
         return None
     if inputs.liver_mass_kg is None or inputs.tumour_mass_kg is None:
@@ -183,10 +198,25 @@ def _ho166_standard(inputs: PreviewInputs, limits: DosimetryLimits) -> MethodPre
     return _finish(inputs, "ho166_standard", activity, limits, note="3.78 GBq per kg standard")
 
 
+def _voxel(inputs: PreviewInputs, limits: DosimetryLimits) -> MethodPreview | None:
+    # Voxel plans come from other software: only their activity can be checked here.
+    if inputs.activity_gbq is None:
+        return None
+    return _finish(inputs, DosimetryMethod.VOXEL, inputs.activity_gbq, limits)
+
+
 _METHODS = (_mird, _partition, _bsa, _ho166_standard)
+_ONE_METHOD = {
+    DosimetryMethod.MIRD: _mird,
+    DosimetryMethod.PARTITION: _partition,
+    DosimetryMethod.BSA: _bsa,
+    DosimetryMethod.VOXEL: _voxel,
+}
 
 
 def preview(inputs: PreviewInputs, limits: DosimetryLimits = _DEFAULT) -> list[MethodPreview]:
-    """Every method the inputs allow, in a fixed order; an empty list means too little input."""
-    results = [method(inputs, limits) for method in _METHODS]
+    """Every method the inputs allow (only the plan's, when ``method`` is given), in a fixed
+    order; an empty list means too little input."""
+    methods = (_ONE_METHOD[inputs.method],) if inputs.method else _METHODS
+    results = [method(inputs, limits) for method in methods]
     return [r for r in results if r is not None]

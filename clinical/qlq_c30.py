@@ -16,9 +16,10 @@ therefore needs its item. The scoring machinery is shared with the QLQ-GI.NET21 
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from clinical.errors import ClinicalRuleError
+from clinical.finite import Finite
 
 Responses = Mapping[int, int | None]
 
@@ -31,7 +32,7 @@ class ScaleKind(StrEnum):
     GLOBAL = "global"
 
 
-class ScaleDefinition(BaseModel):
+class ScaleDefinition(Finite):
     """One scale of a questionnaire: its code, items and transformation."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -17,6 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client
 
+from clinical.enums import Device, DosimetryMethod
+from clinical.plan_check import PlanDoses, PlanFigures, WorkupFigures, assess_plan
 from core.pathways import start_pathway, submit_step
 from models.config import PathwayConfig
 from models.referral import Referral
@@ -244,22 +246,44 @@ def _patient(
     device = _pick(rng, cfg.devices)
     low, mode, high = cfg.activity_gbq[device]
     activity = _triangular(rng, low, mode, high)
-    split = [round(activity * 0.65, 2), round(activity * 0.35, 2)] if bilobar else [activity]
+    tnr = round(rng.uniform(2, 5), 1)
+    rng.uniform(100, 250)  # was a typed tumour dose; kept so later draws stay the same
+    normal_share = rng.uniform(0.5, 0.95)
     normal_limit = {"resin_y90": 38.0, "glass_y90": 70.0, "ho166": 55.0}[device]
-    lung_dose = round(min(25.0, 49.67 * activity * lsf), 2)
+    # The pathway recomputes the doses from the work-up: plan an activity within the limits,
+    # and type the doses the physicist's software would give.
+    workup = WorkupFigures(
+        lung_shunt_fraction=lsf,
+        whole_liver_volume_ml=1700,
+        tumour_volume_ml=round(17 * burden),
+        perfused_volume_ml=1700 if bilobar else 1100,
+    )
+    target = normal_share * normal_limit
+    doses = _doses(workup, device, activity, tnr)
+    if doses.normal_liver_gy and doses.normal_liver_gy > target:
+        # Less activity, but not below the device's usual range: then more tumour uptake.
+        activity = max(low, activity * target / doses.normal_liver_gy)
+        while (_doses(workup, device, activity, tnr).normal_liver_gy or 0.0) > target:
+            tnr = round(tnr + 0.5, 1)
+    lung = _doses(workup, device, activity, tnr).lung_gy
+    if lung > 25.0:
+        activity *= 25.0 / lung
+    activity = round(activity, 2)
+    split = [round(activity * 0.65, 2), round(activity * 0.35, 2)] if bilobar else [activity]
+    doses = _doses(workup, device, sum(split), tnr)
     at(
         workup_day,
         "dosimetry-plan",
         {
             "device": device,
             "method": "partition",
-            "tumour_to_normal_ratio": round(rng.uniform(2, 5), 1),
+            "tumour_to_normal_ratio": tnr,
             "positions": [
                 {"position": p, "activity_gbq": a} for p, a in zip(positions, split, strict=True)
             ],
-            "predicted_tumour_dose_gy": round(rng.uniform(100, 250)),
-            "predicted_normal_liver_dose_gy": round(rng.uniform(0.5, 0.95) * normal_limit, 1),
-            "predicted_lung_dose_gy": lung_dose,
+            "predicted_tumour_dose_gy": round(doses.tumour_gy or 0.0, 1),
+            "predicted_normal_liver_dose_gy": round(doses.normal_liver_gy or 0.0, 1),
+            "predicted_lung_dose_gy": round(doses.lung_gy, 2),
             "physicist_signoff": {"physicist": "Synthetic Physicist", "signed_on": iso(workup_day)},
         },
     )
@@ -404,3 +428,16 @@ async def seed_cohort(
 def cohort_days(scripts: Sequence[PatientScript]) -> int:
     """Days from the cohort's start to its last step."""
     return max([s.start_day for s in scripts] + [st.day for s in scripts for st in s.steps])
+
+
+def _doses(workup: WorkupFigures, device: str, activity: float, tnr: float) -> PlanDoses:
+    """The partition-model doses the pathway will compute for this synthetic plan."""
+    plan = PlanFigures(
+        device=Device(device),
+        method=DosimetryMethod.PARTITION,
+        activity_gbq=activity,
+        tumour_to_normal_ratio=tnr,
+    )
+    doses = assess_plan(workup, plan).doses
+    assert doses is not None  # the synthetic work-up always leaves normal liver perfused
+    return doses

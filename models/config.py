@@ -6,16 +6,17 @@ change of defaults never breaks the replay of an old history.
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from clinical.config import ClinicalConfig
 from clinical.enums import ClockKind
+from clinical.finite import Finite
 from core.calendar import CalendarConfig
 from models.catalogue import STEP_OF_TASK, TASKS
 from models.vocab import Role, TaskKind, TimeoutAction
 
 
-class StepPolicy(BaseModel):
+class StepPolicy(Finite):
     """When one kind of task is due, who is reminded, and what happens when it runs late.
 
     Times count in whole days. A task is due on a date; it is overdue from the next midnight.
@@ -37,7 +38,7 @@ class StepPolicy(BaseModel):
     timeout_action: TimeoutAction = TimeoutAction.NONE
 
 
-class VisitSpec(BaseModel):
+class VisitSpec(Finite):
     """One scheduled follow-up visit, counted from the treatment date."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -94,7 +95,7 @@ def _default_visits() -> tuple[VisitSpec, ...]:
     return early + year_one + to_five_years
 
 
-class PathwayConfig(BaseModel):
+class PathwayConfig(Finite):
     """Everything a centre may tune about one pathway; defaults are documented in README."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

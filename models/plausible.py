@@ -8,7 +8,9 @@ import re
 from datetime import date
 from typing import Any, Self
 
-from pydantic import BaseModel, model_validator
+from pydantic import model_validator
+
+from clinical.plausibility import PlausibleNumbers
 
 EARLIEST = date(1900, 1, 1)
 LATEST = date(2099, 12, 31)
@@ -25,8 +27,9 @@ def _problem(value: Any) -> str | None:
     return None
 
 
-class Plausible(BaseModel):
-    """Base for payload models: refuses implausible dates and control characters in text."""
+class Plausible(PlausibleNumbers):
+    """Base for payload models: refuses implausible dates, control characters in text, NaN,
+    infinity and physical or laboratory values outside ``clinical.plausibility.RANGES``."""
 
     @model_validator(mode="after")
     def _plausible(self) -> Self:

@@ -3,9 +3,10 @@
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from clinical.clocks import WaitingClock
+from clinical.finite import Finite
 from clinical.recist import Response
 from models.config import PathwayConfig
 from models.referral import PatientIdentity, Referral
@@ -13,7 +14,7 @@ from models.steps import DosimetryPlan, FollowUpVisitRecord, Labs, WorkupResult
 from models.vocab import MessageKind, Role, Stage, TaskKind, TaskState, VisitState
 
 
-class Task(BaseModel):
+class Task(Finite):
     """A human task the pathway waits for, with the alarms already fired."""
 
     id: str
@@ -36,7 +37,7 @@ class Task(BaseModel):
         return self.state == TaskState.OPEN
 
 
-class Visit(BaseModel):
+class Visit(Finite):
     """A scheduled follow-up visit of one treatment."""
 
     id: str
@@ -50,7 +51,7 @@ class Visit(BaseModel):
     recorded_on: date | None = None
 
 
-class StageChange(BaseModel):
+class StageChange(Finite):
     """One entry of the stage history; ``ordinal`` is its place in it."""
 
     ordinal: int
@@ -59,7 +60,7 @@ class StageChange(BaseModel):
     reason: str | None = None
 
 
-class PathwayState(BaseModel):
+class PathwayState(Finite):
     """Everything the workflow needs to carry on, and nothing identifying the patient."""
 
     pathway_id: str
@@ -113,7 +114,7 @@ class PathwayState(BaseModel):
         return sum(self.delivered_lung_doses_gy)
 
 
-class PathwayInput(BaseModel):
+class PathwayInput(Finite):
     """The workflow's single argument. ``carried`` is set when follow-up continues-as-new."""
 
     pathway_id: str
@@ -128,7 +129,7 @@ class PathwayInput(BaseModel):
     )
 
 
-class PathwaySummary(BaseModel):
+class PathwaySummary(Finite):
     """The pathway row of the read model."""
 
     stage: Stage
@@ -144,7 +145,7 @@ class PathwaySummary(BaseModel):
     best_response: str | None = None
 
 
-class OutcomeRecord(BaseModel):
+class OutcomeRecord(Finite):
     """A recorded clinical fact (decision, plan, visit outcome), kept as JSON."""
 
     id: str
@@ -153,7 +154,7 @@ class OutcomeRecord(BaseModel):
     data: dict[str, Any]
 
 
-class OutboxMessage(BaseModel):
+class OutboxMessage(Finite):
     """A notification for a role, delivered later by the notification loop."""
 
     id: str
@@ -166,7 +167,7 @@ class OutboxMessage(BaseModel):
     created_at: datetime
 
 
-class ProjectionBatch(BaseModel):
+class ProjectionBatch(Finite):
     """What changed at one step, applied to the read model in one transaction.
 
     Keyed by (pathway_id, seq): applying the same batch twice changes nothing.
@@ -185,7 +186,7 @@ class ProjectionBatch(BaseModel):
     clocks: dict[str, WaitingClock] = Field(default_factory=dict)
 
 
-class OpenTask(BaseModel):
+class OpenTask(Finite):
     """An open task as a step's caller sees it."""
 
     id: str
@@ -196,7 +197,7 @@ class OpenTask(BaseModel):
     overdue: bool = False
 
 
-class StepOutcome(BaseModel):
+class StepOutcome(Finite):
     """What an Update returns: enough for its caller, not the whole state.
 
     The result is stored (encrypted) in history on every step; the whole state was most of a

@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, model_validator
 from clinical.enums import ClockKind, Device, DosimetryMethod
 from clinical.errors import ClinicalRuleError
 from clinical.liver_toxicity import BraatInputs, PrsSymptoms
-from clinical.recist import TargetLesion, validate_target_lesions
+from clinical.recist import NonTargetResponse, TargetLesion, validate_target_lesions
 from models.plausible import Plausible
 
 
@@ -44,10 +44,13 @@ class Labs(_Step):
     ast_u_l: float | None = Field(default=None, ge=0, le=10000)
     alp_u_l: float | None = Field(default=None, ge=0, le=10000)
     ggt_u_l: float | None = Field(default=None, ge=0, le=10000)
-    inr: float | None = Field(default=None, ge=0.5, le=10)
-    platelets_10e9_l: float | None = Field(default=None, ge=0, le=2000)
-    wbc_10e9_l: float | None = Field(default=None, ge=0, le=500)
+    inr: float | None = Field(default=None, ge=0)
+    platelets_10e9_l: float | None = Field(default=None, ge=0)
+    wbc_10e9_l: float | None = Field(default=None, ge=0)
     egfr_ml_min: float | None = Field(default=None, ge=0, le=200)
+    on_anticoagulation: bool = Field(
+        default=False, description="CTCAE v5 then grades INR against the baseline INR."
+    )
 
 
 class MdtOutcome(StrEnum):
@@ -129,13 +132,13 @@ class WorkupResult(_Step):
     injection_positions: list[str] = Field(min_length=1)
     scout_agent: Literal["tc99m_maa", "ho166_scout"] = "tc99m_maa"
     scout_activity_mbq: float = Field(gt=0, le=1000)
-    lung_shunt_fraction: float = Field(ge=0, le=1, description="A fraction, 0-1.")
+    lung_shunt_fraction: float = Field(ge=0, description="A fraction, 0-1.")
     lsf_method: Literal["planar", "spect_ct"] = "planar"
     extrahepatic_uptake: list[ExtrahepaticUptake] = Field(default_factory=list)
-    whole_liver_volume_ml: float = Field(gt=0, le=10000)
-    tumour_volume_ml: float = Field(ge=0, le=10000)
-    perfused_volume_ml: float | None = Field(default=None, gt=0, le=10000)
-    lung_volume_ml: float | None = Field(default=None, gt=0, le=10000)
+    whole_liver_volume_ml: float = Field(gt=0)
+    tumour_volume_ml: float = Field(ge=0)
+    perfused_volume_ml: float | None = Field(default=None, gt=0)
+    lung_volume_ml: float | None = Field(default=None, gt=0)
     baseline_target_lesions: list[TargetLesion] = Field(
         default_factory=list, description="RECIST 1.1 target lesions on the baseline CT/MRI."
     )
@@ -170,7 +173,7 @@ class PositionActivity(_Step):
     """Prescribed activity for one injection position."""
 
     position: str = Field(min_length=1)
-    activity_gbq: float = Field(gt=0, le=20)
+    activity_gbq: float = Field(gt=0)
 
 
 class PhysicistSignoff(_Step):
@@ -205,7 +208,7 @@ class AdministeredPosition(_Step):
     """What was given at one position."""
 
     position: str = Field(min_length=1)
-    administered_activity_gbq: float = Field(gt=0, le=20)
+    administered_activity_gbq: float = Field(gt=0)
     residual_pct: float = Field(default=0, ge=0, le=100, description="Left in the vial.")
 
 
@@ -220,6 +223,11 @@ class TreatmentRecord(_Step):
     post_treatment_imaging: Literal["y90_pet", "bremsstrahlung_spect", "ho166_spect", "mri"]
     non_target_deposition: str | None = None
     discharged_on: date | None = None
+    excess_activity_reason: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Why more activity than planned was given, when that broke a dose limit.",
+    )
 
     @model_validator(mode="after")
     def _discharge_after(self) -> "TreatmentRecord":
@@ -269,7 +277,21 @@ class FollowUpVisitRecord(_Step):
         default_factory=dict, description="Lesion id -> longest diameter; needs a baseline."
     )
     viable_target_lesions_mm: dict[str, float | None] = Field(default_factory=dict)
+    too_small_to_measure: list[str] = Field(
+        default_factory=list,
+        description="Target lesions present but too small to measure (RECIST 1.1: 5 mm).",
+    )
+    non_target_response: NonTargetResponse | None = Field(
+        default=None, description="RECIST 1.1 non-target lesions: CR, non-CR/non-PD, PD, NE."
+    )
+    mrecist_non_target_response: NonTargetResponse | None = None
     new_lesions: bool = False
+    new_lesion_largest_mm: float | None = Field(
+        default=None, ge=0, description="mRECIST: a new lesion counts from 10 mm."
+    )
+    new_lesion_typical_enhancement: bool | None = Field(
+        default=None, description="mRECIST: arterial hyperenhancement with washout."
+    )
     hepatic_progression_on: date | None = None
     overall_progression_on: date | None = None
     labs: Labs | None = None

@@ -70,11 +70,15 @@ async def drive_to(
     pathways: Any,
     stage: Stage,
     config: PathwayConfig | None = None,
-    lung_dose_gy: float = 6.0,
+    lung_dose_gy: float | None = None,
     workup: dict[str, Any] | None = None,
 ) -> Journey:
     """A complete referral taken through each step until the pathway is in ``stage``;
-    ``workup`` overrides fields of the work-up it records."""
+    ``workup`` overrides fields of the work-up it records. ``lung_dose_gy`` picks the work-up
+    lung shunt fraction that gives the plan that (computed) lung dose."""
+    overrides = dict(workup or {})
+    if lung_dose_gy is not None:
+        overrides.setdefault("lung_shunt_fraction", payloads.lsf_for_lung_dose(lung_dose_gy))
     j = await start(pathways, config)
     target = _ORDER.index(stage)
     if target >= 1:
@@ -83,9 +87,10 @@ async def drive_to(
         when = await j.today() + timedelta(days=2)
         await j.step("schedule-workup", {"scheduled_on": when.isoformat()})
         await j.sleep(2)
-        await j.step("workup", payloads.workup(await j.today(), **(workup or {})))
+        recorded = payloads.workup(await j.today(), **overrides)
+        await j.step("workup", recorded)
     if target >= 3:
-        await j.step("dosimetry-plan", payloads.plan(await j.today(), lung_dose_gy=lung_dose_gy))
+        await j.step("dosimetry-plan", payloads.plan(await j.today(), from_workup=recorded))
     if target >= 4:
         when = await j.today() + timedelta(days=3)
         await j.step("schedule-treatment", {"scheduled_on": when.isoformat()})

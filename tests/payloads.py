@@ -5,7 +5,10 @@ from datetime import date
 __all__ = ["date"]
 from typing import Any
 
+from clinical.plan_check import PlanFigures, assess_plan
 from models.referral import Referral
+from models.steps import WorkupResult
+from workflows.clinical_checks import workup_figures
 
 # 943 476 5919 is a valid NHS number used in NHS Digital's examples.
 PATIENT = {
@@ -71,7 +74,19 @@ def workup(today: date, **overrides: Any) -> dict[str, Any]:
     return data
 
 
-def plan(today: date, lung_dose_gy: float = 6.0, **overrides: Any) -> dict[str, Any]:
+PLANNED_GBQ = 1.8  # the default plan's total activity
+
+
+def lsf_for_lung_dose(lung_dose_gy: float) -> float:
+    """The work-up lung shunt fraction that gives the default plan this lung dose (1 kg)."""
+    return lung_dose_gy / (49.67 * PLANNED_GBQ)
+
+
+def plan(
+    today: date, from_workup: dict[str, Any] | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """A partition plan whose typed doses are the ones ``from_workup`` (default: ``workup``)
+    implies, as a physicist's software would give them; any field overridden."""
     data: dict[str, Any] = {
         "device": "resin_y90",
         "method": "partition",
@@ -80,12 +95,30 @@ def plan(today: date, lung_dose_gy: float = 6.0, **overrides: Any) -> dict[str, 
             {"position": "right hepatic", "activity_gbq": 1.2},
             {"position": "left hepatic", "activity_gbq": 0.6},
         ],
-        "predicted_tumour_dose_gy": 120,
-        "predicted_normal_liver_dose_gy": 35,
-        "predicted_lung_dose_gy": lung_dose_gy,
         "physicist_signoff": {"physicist": "Medical Physicist", "signed_on": today.isoformat()},
     }
     data.update(overrides)
+    recorded = WorkupResult.model_validate(from_workup or workup(today))
+    checked = assess_plan(
+        workup_figures(recorded),
+        PlanFigures(
+            device=data["device"],
+            method=data["method"],
+            activity_gbq=sum(p["activity_gbq"] for p in data["positions"]),
+            tumour_to_normal_ratio=data.get("tumour_to_normal_ratio"),
+        ),
+    )
+    doses = checked.doses
+    assert doses is not None, checked.refusals
+    typed = {
+        "predicted_lung_dose_gy": doses.lung_gy,
+        "predicted_perfused_dose_gy": doses.perfused_gy,
+        "predicted_tumour_dose_gy": doses.tumour_gy,
+        "predicted_normal_liver_dose_gy": doses.normal_liver_gy,
+    }
+    for name, dose in typed.items():
+        if name not in overrides and dose is not None:
+            data[name] = round(dose, 2)
     return data
 
 

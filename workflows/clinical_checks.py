@@ -9,7 +9,6 @@ from typing import Any
 
 from clinical.config import ClinicalConfig
 from clinical.ctcae import grade_labs
-from clinical.dosimetry import PlanSafetyInputs, SafetyViolation, check_plan_safety
 from clinical.eligibility import (
     EligibilityFlag,
     EligibilityInputs,
@@ -25,6 +24,14 @@ from clinical.liver_toxicity import (
     prs_max_grade,
     prs_present,
 )
+from clinical.plan_check import (
+    DeliveryAssessment,
+    PlanAssessment,
+    PlanFigures,
+    WorkupFigures,
+    assess_delivery,
+    assess_plan,
+)
 from clinical.qlq_c30 import score_qlq_c30
 from clinical.recist import (
     FollowUpMeasurement,
@@ -33,7 +40,14 @@ from clinical.recist import (
     TargetLesion,
     assess_series,
 )
-from models.steps import DosimetryPlan, FollowUpVisitRecord, Labs, MdtDecision, WorkupResult
+from models.steps import (
+    DosimetryPlan,
+    FollowUpVisitRecord,
+    Labs,
+    MdtDecision,
+    TreatmentRecord,
+    WorkupResult,
+)
 
 # Labs field -> the CTCAE test it is graded as (units match: umol/L, U/L, g/L, 10^9/L).
 _GRADED_LABS = {
@@ -43,6 +57,8 @@ _GRADED_LABS = {
     "alp_u_l": LabTest.ALP,
     "albumin_g_l": LabTest.ALBUMIN,
     "platelets_10e9_l": LabTest.PLATELETS,
+    "ggt_u_l": LabTest.GGT,
+    "inr": LabTest.INR,
 }
 
 
@@ -89,22 +105,59 @@ def mdt_refusal(d: MdtDecision, flags: Sequence[EligibilityFlag]) -> str | None:
     )
 
 
-def plan_violations(
-    plan: DosimetryPlan,
-    workup: WorkupResult | None,
-    prior_lung_doses_gy: Sequence[float],
-    config: ClinicalConfig,
-) -> list[SafetyViolation]:
-    """Dose limits the plan breaks, counting lung dose from earlier treatments."""
-    inputs = PlanSafetyInputs(
+def workup_figures(workup: WorkupResult) -> WorkupFigures:
+    """The work-up's figures dosimetry is computed from."""
+    return WorkupFigures(
+        lung_shunt_fraction=workup.lung_shunt_fraction,
+        whole_liver_volume_ml=workup.whole_liver_volume_ml,
+        tumour_volume_ml=workup.tumour_volume_ml,
+        perfused_volume_ml=workup.perfused_volume_ml,
+        lung_volume_ml=workup.lung_volume_ml,
+    )
+
+
+def plan_figures(plan: DosimetryPlan) -> PlanFigures:
+    """The plan's total activity and typed doses, for recomputation."""
+    return PlanFigures(
         device=plan.device,
         method=plan.method,
+        activity_gbq=plan.total_activity_gbq,
+        tumour_to_normal_ratio=plan.tumour_to_normal_ratio,
         predicted_lung_dose_gy=plan.predicted_lung_dose_gy,
+        predicted_perfused_dose_gy=plan.predicted_perfused_dose_gy,
+        predicted_tumour_dose_gy=plan.predicted_tumour_dose_gy,
         predicted_normal_liver_dose_gy=plan.predicted_normal_liver_dose_gy,
-        lung_shunt_fraction=workup.lung_shunt_fraction if workup else None,
         pretreated_liver=plan.pretreated_liver,
     )
-    return check_plan_safety(inputs, prior_lung_doses_gy, config.dosimetry)
+
+
+def plan_assessment(
+    plan: DosimetryPlan,
+    workup: WorkupResult,
+    prior_lung_doses_gy: Sequence[float],
+    config: ClinicalConfig,
+) -> PlanAssessment:
+    """The plan recomputed from the work-up, counting lung dose from earlier treatments."""
+    return assess_plan(
+        workup_figures(workup), plan_figures(plan), prior_lung_doses_gy, config.dosimetry
+    )
+
+
+def delivery_assessment(
+    treatment: TreatmentRecord,
+    plan: DosimetryPlan,
+    workup: WorkupResult,
+    prior_lung_doses_gy: Sequence[float],
+    config: ClinicalConfig,
+) -> DeliveryAssessment:
+    """Delivered lung dose from the delivered activity; limits again above the margin."""
+    return assess_delivery(
+        workup_figures(workup),
+        plan_figures(plan),
+        treatment.delivered_activity_gbq,
+        prior_lung_doses_gy,
+        config.dosimetry,
+    )
 
 
 def _lab_values(labs: Labs | None) -> dict[LabTest, float]:
@@ -112,6 +165,26 @@ def _lab_values(labs: Labs | None) -> dict[LabTest, float]:
         return {}
     values = {test: getattr(labs, name) for name, test in _GRADED_LABS.items()}
     return {test: value for test, value in values.items() if value is not None}
+
+
+def _recist_measurement(v: FollowUpVisitRecord) -> FollowUpMeasurement:
+    return FollowUpMeasurement(
+        diameters_mm=v.target_lesions_mm,
+        too_small=tuple(v.too_small_to_measure),
+        new_lesions=v.new_lesions,
+        new_lesion_mm=v.new_lesion_largest_mm,
+        non_target=v.non_target_response,
+    )
+
+
+def _mrecist_measurement(v: FollowUpVisitRecord) -> FollowUpMeasurement:
+    return FollowUpMeasurement(
+        diameters_mm=v.viable_target_lesions_mm,
+        new_lesions=v.new_lesions,
+        new_lesion_mm=v.new_lesion_largest_mm,
+        new_lesion_typical=v.new_lesion_typical_enhancement,
+        non_target=v.mrecist_non_target_response,
+    )
 
 
 def _response_series(
@@ -138,29 +211,26 @@ def visit_results(
     out: dict[str, Any] = {}
     values = _lab_values(d.labs)
     if values:
-        grades = grade_labs(values, _lab_values(baseline_labs), config.ctcae)
+        anticoagulated = bool(d.labs and d.labs.on_anticoagulation)
+        grades = grade_labs(values, _lab_values(baseline_labs), config.ctcae, anticoagulated)
         out["ctcae_grades"] = {test.value: grade for test, grade in grades.items()}
     if workup is not None and workup.baseline_target_lesions and d.target_lesions_mm:
-        past = [
-            FollowUpMeasurement(diameters_mm=v.target_lesions_mm, new_lesions=v.new_lesions)
-            for v in earlier
-            if v.target_lesions_mm
-        ]
-        now = FollowUpMeasurement(diameters_mm=d.target_lesions_mm, new_lesions=d.new_lesions)
+        past = [_recist_measurement(v) for v in earlier if v.target_lesions_mm]
         out["recist"] = _response_series(
-            workup.baseline_target_lesions, past, now, ResponseCriteria.RECIST_1_1, config
+            workup.baseline_target_lesions,
+            past,
+            _recist_measurement(d),
+            ResponseCriteria.RECIST_1_1,
+            config,
         )
     if workup is not None and workup.baseline_viable_lesions and d.viable_target_lesions_mm:
-        past = [
-            FollowUpMeasurement(diameters_mm=v.viable_target_lesions_mm, new_lesions=v.new_lesions)
-            for v in earlier
-            if v.viable_target_lesions_mm
-        ]
-        now = FollowUpMeasurement(
-            diameters_mm=d.viable_target_lesions_mm, new_lesions=d.new_lesions
-        )
+        past = [_mrecist_measurement(v) for v in earlier if v.viable_target_lesions_mm]
         out["mrecist"] = _response_series(
-            workup.baseline_viable_lesions, past, now, ResponseCriteria.MRECIST, config
+            workup.baseline_viable_lesions,
+            past,
+            _mrecist_measurement(d),
+            ResponseCriteria.MRECIST,
+            config,
         )
     if d.qlq_c30:
         out["qlq_c30"] = score_qlq_c30(d.qlq_c30)

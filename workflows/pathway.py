@@ -88,6 +88,11 @@ _PROJECTION_RETRY = RetryPolicy(
 
 _R = TypeVar("_R")
 
+# Plans and treatments recorded before doses were derived from the work-up replay without
+# the derived-dose refusals (which would now refuse some of them).
+_DERIVED_DOSIMETRY = "derived-dosimetry"
+_DOSIMETRY_UPDATES = frozenset({"record_dosimetry_plan", "record_treatment"})
+
 
 @workflow.defn
 class PatientPathwayWorkflow:
@@ -327,8 +332,13 @@ class PatientPathwayWorkflow:
 
     # ---------------------------------------------------------------- applying a step
 
-    def _context(self) -> Context:
-        return Context(now=workflow.now(), config=self._config, clock=self._clock)
+    def _context(self, *, derived_dosimetry: bool = True) -> Context:
+        return Context(
+            now=workflow.now(),
+            config=self._config,
+            clock=self._clock,
+            derived_dosimetry=derived_dosimetry,
+        )
 
     def _working(self) -> Working:
         """The live state, for reading (and for changes that cannot be refused)."""
@@ -356,7 +366,10 @@ class PatientPathwayWorkflow:
         Should the step now be refused (the state moved on between validator and handler,
         say two Updates in one activation), only this Update fails and the state is as it was.
         """
-        w = attempt(update, self._state, d, self._context())
+        # Validators always apply the current rules (they never run on replay); a handler
+        # replaying a history recorded before a rule existed must act as it did then.
+        derived = update not in _DOSIMETRY_UPDATES or workflow.patched(_DERIVED_DOSIMETRY)
+        w = attempt(update, self._state, d, self._context(derived_dosimetry=derived))
         self._keep(w)
         if BY_UPDATE[update].registry:
             snapshot = await self._commit_and_submit()

@@ -42,11 +42,12 @@ def test_configuration_is_frozen_and_typos_fail_loudly() -> None:
 
 
 def test_lsf_bands_must_ascend() -> None:
-    with pytest.raises(ValidationError, match="ascending"):
+    with pytest.raises(ValidationError, match="ascend"):
         DosimetryLimits(
             lsf_bands=(
-                LsfBand(max_lsf=0.2, activity_reduction=0.4),
-                LsfBand(max_lsf=0.1, activity_reduction=0.0),
+                LsfBand(from_lsf=0.0, activity_reduction=0.0),
+                LsfBand(from_lsf=0.15, activity_reduction=0.4),
+                LsfBand(from_lsf=0.1, activity_reduction=0.2),
             )
         )
 
@@ -65,3 +66,15 @@ def test_incomplete_tables_fail_when_the_config_is_loaded() -> None:
         CtcaeConfig(reference_ranges={LabTest.ALT: ReferenceRange(lower=0, upper=40)})
     with pytest.raises(ValidationError, match="ascending"):
         ClockConfig(ptl_bucket_upper_days=(62, 28))
+
+
+def test_lsf_bands_recorded_by_upper_bound_in_old_histories_are_read_as_the_ifu_table() -> None:
+    # Workflow inputs recorded before the SIR-Spheres IFU table named each band's upper bound.
+    old = {
+        "lsf_bands": [
+            {"max_lsf": 0.10, "activity_reduction": 0.0},
+            {"max_lsf": 0.15, "activity_reduction": 0.2},
+            {"max_lsf": 0.20, "activity_reduction": 0.4},
+        ]
+    }
+    assert DosimetryLimits.model_validate(old) == DosimetryLimits()

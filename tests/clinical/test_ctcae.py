@@ -119,3 +119,48 @@ def test_grade_is_0_to_4_and_monotone(test: LabTest, a: float, b: float) -> None
         assert g_low >= g_high
     else:
         assert g_low <= g_high
+
+
+# CTCAE v5.0 (NCI, 2017), "Investigations": INR increased, GGT increased, AST increased.
+# Defaults: INR ULN 1.0, GGT ULN 55 U/L, AST ULN 40 U/L (local ranges [practice]).
+@pytest.mark.parametrize(
+    ("test", "value", "baseline", "anticoagulated", "grade", "row"),
+    [
+        (LabTest.INR, 1.2, None, False, 0, ">1.2-1.5 x ULN is grade 1: 1.2 itself is not"),
+        (LabTest.INR, 1.21, None, False, 1, ">1.2-1.5 x ULN"),
+        (LabTest.INR, 1.5, None, False, 1, "1.5 x ULN is still grade 1"),
+        (LabTest.INR, 1.51, None, False, 2, ">1.5-2.5 x ULN"),
+        (LabTest.INR, 2.51, None, False, 3, ">2.5 x ULN; no grade 4"),
+        (LabTest.INR, 9.0, None, False, 3, "no grade 4 for INR"),
+        (LabTest.INR, 2.5, 2.5, True, 0, "on anticoagulation: baseline 2.5, unchanged"),
+        (LabTest.INR, 2.6, 2.5, True, 1, ">1-1.5 x baseline if on anticoagulation"),
+        (LabTest.INR, 3.8, 2.5, True, 2, ">1.5-2.5 x baseline"),
+        (LabTest.INR, 6.3, 2.5, True, 3, ">2.5 x baseline"),
+        (LabTest.INR, 2.6, 2.5, False, 3, "not anticoagulated: graded on the ULN"),
+        (LabTest.GGT, 55, None, False, 0, "at the ULN"),
+        (LabTest.GGT, 56, None, False, 1, ">ULN-2.5 x ULN"),
+        (LabTest.GGT, 138, None, False, 2, ">2.5-5.0 x ULN (137.5)"),
+        (LabTest.GGT, 276, None, False, 3, ">5.0-20.0 x ULN (275)"),
+        (LabTest.GGT, 1101, None, False, 4, ">20.0 x ULN (1100)"),
+        (LabTest.GGT, 199, 100, False, 0, "abnormal baseline: grade 1 from 2.0 x baseline"),
+        (LabTest.GGT, 201, 100, False, 1, "2.0-2.5 x baseline if baseline was abnormal"),
+        (LabTest.GGT, 251, 100, False, 2, ">2.5-5.0 x baseline"),
+        (LabTest.AST, 121, None, False, 2, ">3.0-5.0 x ULN"),
+        (LabTest.AST, 799, None, False, 3, ">5.0-20.0 x ULN"),
+        (LabTest.AST, 801, None, False, 4, ">20.0 x ULN"),
+        (LabTest.AST, 89, 60, False, 0, "abnormal baseline: grade 1 from 1.5 x baseline"),
+        (LabTest.AST, 91, 60, False, 1, ">1.5-3.0 x baseline if baseline was abnormal"),
+    ],
+)
+def test_inr_ggt_and_ast_by_ctcae_v5(
+    test: LabTest, value: float, baseline: float | None, anticoagulated: bool, grade: int, row: str
+) -> None:
+    assert grade_lab(test, value, baseline, anticoagulated=anticoagulated) == grade, row
+
+
+def test_configs_recorded_before_inr_and_ggt_were_graded_still_load() -> None:
+    old = CtcaeConfig().model_dump(mode="json")
+    for key in ("reference_ranges", "high_grading"):
+        for test in ("inr", "ggt"):
+            del old[key][test]
+    assert CtcaeConfig.model_validate(old) == CtcaeConfig()

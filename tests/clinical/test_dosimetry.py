@@ -63,24 +63,27 @@ def test_resin_bsa_activity_for_a_right_lobe_with_a_12_percent_shunt() -> None:
     assert plan.activity_gbq == pytest.approx(0.72, abs=HAND)
 
 
+# SIR-Spheres (resin) instructions for use, BSA method: LSF < 10% full activity; 10% to 15%
+# reduce by 20%; 15% to 20% reduce by 40%; > 20% do not treat. Each band takes its lower bound.
 @pytest.mark.parametrize(
     ("lsf", "reduction"),
     [
         (0.0, 0.0),
-        (0.10, 0.0),  # a lung shunt of exactly 10% needs no activity reduction
-        (0.1001, 0.2),
-        (0.15, 0.2),  # exactly 15% is still the 20% band
-        (0.1501, 0.4),
+        (0.0999, 0.0),
+        (0.10, 0.2),  # IFU: full activity only *below* 10%
+        (0.1499, 0.2),
+        (0.15, 0.4),  # exactly 15% is the 40% band
         (0.20, 0.4),  # exactly 20% can still be treated, with 40% less activity
     ],
 )
-def test_lung_shunt_bands_are_inclusive_at_their_upper_bound(lsf: float, reduction: float) -> None:
+def test_lung_shunt_bands_follow_the_sir_spheres_ifu(lsf: float, reduction: float) -> None:
     assert lsf_activity_reduction(lsf) == reduction
 
 
 def test_a_lung_shunt_above_20_percent_is_not_treated_by_the_bsa_method() -> None:
     with pytest.raises(
-        LungShuntTooHighError, match=r"lung shunt fraction 20\.1% is above the limit of 20%"
+        LungShuntTooHighError,
+        match=r"lung shunt fraction 20\.1% is above the limit of 20%: do not treat",
     ):
         lsf_activity_reduction(0.201)
     with pytest.raises(LungShuntTooHighError):

@@ -34,7 +34,7 @@ def test_mird_partition_and_bsa_match_the_formulas() -> None:
     assert partition["tumour_dose_gy"] == pytest.approx(tumour, abs=0.01)
     assert partition["normal_liver_dose_gy"] == pytest.approx(tumour / 3, abs=0.01)
     bsa = 0.20247 * 1.75**0.725 * 80**0.425
-    expected = ((bsa - 0.2) + 0.3 / 1.8) * (1.5 / 1.8)
+    expected = ((bsa - 0.2) + 0.3 / 1.8) * (1.5 / 1.8) * 0.8  # LSF 10%: the IFU's 20% less
     assert by_method["bsa"]["activity_gbq"] == pytest.approx(expected, abs=0.01)
 
 
@@ -43,9 +43,12 @@ def test_a_preview_over_the_lung_limit_shows_the_updates_refusal() -> None:
         "--device", "glass_y90", "--lsf", "0.2", "--activity-gbq", "3.5",
         "--perfused-mass-kg", "1.2", "--prior-lung-dose-gy", "20",
     )  # fmt: skip
-    assert code == 0
+    assert code == 1
     assert "  lung dose                 34.77 Gy" in out
-    assert "WOULD BE REFUSED: predicted lung dose 34.77 Gy exceeds the single-treatment " in out
+    assert (
+        "WOULD BE REFUSED: predicted_lung_dose_gy: predicted lung dose 34.77 Gy exceeds the "
+        "single-treatment " in out
+    )
     assert "cumulative lung dose 54.77 Gy" in out
 
 

@@ -121,10 +121,30 @@ def test_yes_no_contraindications() -> None:
 
 def test_a_repeat_treatment_is_flagged_when_cumulative_lung_dose_passes_50_gy() -> None:
     repeat = FIT.model_copy(update={"expected_lung_dose_gy": 20.0, "prior_lung_dose_gy": 30.0})
-    assert assess_eligibility(repeat) == []
-    [flag] = assess_eligibility(repeat.model_copy(update={"expected_lung_dose_gy": 21.0}))
+    assert _codes(assess_eligibility(repeat)) == ["repeat_sirt_lung_dose"]
+    flags = assess_eligibility(repeat.model_copy(update={"expected_lung_dose_gy": 21.0}))
+    flag = flags[-1]
     assert flag.code == "cumulative_lung_dose_high"
     assert flag.reason == "cumulative lung dose 51.0 Gy is above the limit of 50.0 Gy"
+
+
+@pytest.mark.parametrize(
+    ("prior", "codes", "severity"),
+    [
+        (0.0, [], None),  # a first SIRT
+        (28.0, ["repeat_sirt_lung_dose"], "caution"),  # 22 Gy of the 50 Gy left
+        (49.9, ["repeat_sirt_lung_dose"], "caution"),
+        (50.0, ["cumulative_lung_dose_reached"], "contraindication"),  # van Roekel table 1
+    ],
+)
+def test_the_mdt_sees_the_recorded_cumulative_lung_dose_before_a_repeat_sirt(
+    prior: float, codes: list[str], severity: str | None
+) -> None:
+    # At MDT no plan exists yet, so no expected lung dose: the recorded dose alone speaks.
+    at_mdt = {"prior_lung_dose_gy": prior, "expected_lung_dose_gy": None}
+    flags = assess_eligibility(FIT.model_copy(update=at_mdt))
+    assert _codes(flags) == codes
+    assert [f.severity for f in flags] == ([severity] if severity else [])
 
 
 def test_hard_contraindications_keep_only_contraindications() -> None:

@@ -27,8 +27,14 @@ async def refusal(j: Journey, step: str, payload: dict) -> ApplicationError:
 
 
 async def test_a_plan_whose_lung_dose_would_exceed_30_gy_cannot_be_signed_off(pathways) -> None:
-    j = await drive_to(pathways, Stage.DOSIMETRY_PLANNING)
-    cause = await refusal(j, "dosimetry-plan", payloads.plan(await j.today(), lung_dose_gy=31.2))
+    # 1.8 GBq with a work-up LSF of 34.9%: 49.67 x 1.8 x 0.349 / 1 kg = 31.2 Gy.
+    j = await drive_to(pathways, Stage.WORKUP)
+    await j.step("schedule-workup", {"scheduled_on": (await j.today()).isoformat()})
+    recorded = payloads.workup(
+        await j.today(), lung_shunt_fraction=payloads.lsf_for_lung_dose(31.2)
+    )
+    await j.step("workup", recorded)
+    cause = await refusal(j, "dosimetry-plan", payloads.plan(await j.today(), from_workup=recorded))
     assert cause.type == "UnsafePlan"
     assert cause.message == (
         "predicted_lung_dose_gy: predicted lung dose 31.20 Gy exceeds the single-treatment "
@@ -40,18 +46,27 @@ async def test_a_plan_whose_lung_dose_would_exceed_30_gy_cannot_be_signed_off(pa
 
 
 async def test_a_normal_liver_dose_over_the_resin_limit_is_refused(pathways) -> None:
+    # 2.6 GBq, LSF 8%, TNR 3, tumour 450 of 1800 mL: normal liver 42.72 Gy by the partition model.
     j = await drive_to(pathways, Stage.DOSIMETRY_PLANNING)
-    plan = payloads.plan(await j.today(), predicted_normal_liver_dose_gy=42)
+    positions = [
+        {"position": "right hepatic", "activity_gbq": 1.6},
+        {"position": "left hepatic", "activity_gbq": 1.0},
+    ]
+    plan = payloads.plan(await j.today(), positions=positions)
     cause = await refusal(j, "dosimetry-plan", plan)
-    assert cause.message.startswith("predicted_normal_liver_dose_gy: ")
-    assert "42" in cause.message and "40 Gy" in cause.message
+    assert cause.message == (
+        "predicted_normal_liver_dose_gy: predicted normal-liver dose 42.72 Gy exceeds the "
+        "resin Y-90 limit of 40 Gy"
+    )
 
 
 async def test_a_centre_may_allow_a_justified_physicist_override(pathways) -> None:
-    j = await drive_to(
-        pathways, Stage.DOSIMETRY_PLANNING, config=PathwayConfig(allow_dosimetry_override=True)
-    )
-    plan = payloads.plan(await j.today(), lung_dose_gy=31.0)
+    config = PathwayConfig(allow_dosimetry_override=True)
+    j = await drive_to(pathways, Stage.WORKUP, config=config)
+    await j.step("schedule-workup", {"scheduled_on": (await j.today()).isoformat()})
+    recorded = payloads.workup(await j.today(), lung_shunt_fraction=payloads.lsf_for_lung_dose(31))
+    await j.step("workup", recorded)
+    plan = payloads.plan(await j.today(), from_workup=recorded)
     cause = await refusal(j, "dosimetry-plan", plan)
     assert cause.message.endswith("a physicist may override with override_reason")
     plan["override_reason"] = "palliative intent, agreed at MDT 12/03"
@@ -65,8 +80,9 @@ async def test_a_repeat_treatment_over_the_50_gy_cumulative_lung_dose_is_refused
     j = await drive_to(pathways, Stage.FOLLOW_UP, lung_dose_gy=28.0)
     await j.step("mdt-decision", payloads.mdt(await j.today()))
     await j.step("schedule-workup", {"scheduled_on": (await j.today()).isoformat()})
-    await j.step("workup", payloads.workup(await j.today()))
-    cause = await refusal(j, "dosimetry-plan", payloads.plan(await j.today(), lung_dose_gy=25.0))
+    recorded = payloads.workup(await j.today(), lung_shunt_fraction=payloads.lsf_for_lung_dose(25))
+    await j.step("workup", recorded)
+    cause = await refusal(j, "dosimetry-plan", payloads.plan(await j.today(), from_workup=recorded))
     assert cause.message == (
         "predicted_lung_dose_gy: cumulative lung dose 53.00 Gy (this plan 25.00 Gy, earlier "
         "treatments 28.00 Gy) exceeds the cumulative limit of 50 Gy"

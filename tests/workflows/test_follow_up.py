@@ -28,8 +28,10 @@ async def test_a_repeat_sirt_goes_back_through_work_up_and_adds_to_the_lung_dose
     when = await j.today() + timedelta(days=1)
     await j.step("schedule-workup", {"scheduled_on": when.isoformat()})
     await j.sleep(1)
-    await j.step("workup", payloads.workup(await j.today()))
-    await j.step("dosimetry-plan", payloads.plan(await j.today(), lung_dose_gy=20.0))
+    # This work-up's LSF gives 20 Gy for the 1.8 GBq planned; 90% of it reaches the patient.
+    recorded = payloads.workup(await j.today(), lung_shunt_fraction=payloads.lsf_for_lung_dose(20))
+    await j.step("workup", recorded)
+    await j.step("dosimetry-plan", payloads.plan(await j.today(), from_workup=recorded))
     await j.step("schedule-treatment", {"scheduled_on": (await j.today()).isoformat()})
     # Only 90% of the second prescription was delivered (10% vial residual everywhere).
     state = await j.step(

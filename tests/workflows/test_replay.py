@@ -64,6 +64,15 @@ async def treated_with_registry_submissions_and_a_withdrawal(pathways) -> Journe
     return j
 
 
+async def treated_with_derived_doses_then_withdrawn(pathways) -> Journey:
+    # The plan and the treatment pass the "derived-dosimetry" rules: doses recomputed from
+    # the work-up, the delivered lung dose derived from the delivered activity.
+    j = await drive_to(pathways, Stage.FOLLOW_UP)
+    left = {"kind": "withdrawal", "occurred_on": str(await j.today()), "reason": "moved"}
+    await j.step("event", left)
+    return j
+
+
 async def referred_a_minute_after_midnight_then_not_suitable(pathways) -> Journey:
     # At 00:01 in summer time UTC's date is yesterday's: the "referral-day-local" patch.
     now = await pathways.env.get_current_time()
@@ -105,6 +114,7 @@ JOURNEYS: dict[str, Callable[..., Awaitable[Journey]]] = {
     "treated_with_registry_submissions_and_a_withdrawal": (
         treated_with_registry_submissions_and_a_withdrawal
     ),
+    "treated_with_derived_doses_then_withdrawn": treated_with_derived_doses_then_withdrawn,
     "follow_up_missed_visit_then_death": through_follow_up_with_a_missed_visit,
     "mdt_rediscussed_then_not_suitable": rediscussed_then_not_suitable,
     "referred_a_minute_after_midnight_then_not_suitable": (

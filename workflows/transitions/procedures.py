@@ -1,5 +1,8 @@
 """Work-up, dosimetry and treatment: booking and recording the procedures."""
 
+from typing import Any
+
+from clinical.plan_check import refusal_message
 from models.steps import (
     AmendTreatmentDate,
     DosimetryPlan,
@@ -8,7 +11,7 @@ from models.steps import (
     WorkupResult,
 )
 from models.vocab import Stage, TaskKind, VisitState
-from workflows.clinical_checks import plan_violations
+from workflows.clinical_checks import delivery_assessment, plan_assessment
 from workflows.follow_up import visit_due_on
 from workflows.transitions.working import Working, refuse, stop_clock
 
@@ -53,19 +56,23 @@ def record_dosimetry_plan(w: Working, d: DosimetryPlan) -> None:
             f"({', '.join(workup.injection_positions)})"
         )
     w.not_in_future("physicist_signoff.signed_on", d.physicist_signoff.signed_on)
-    violations = plan_violations(d, workup, st.delivered_lung_doses_gy, w.config.clinical)
-    if violations and not (w.config.allow_dosimetry_override and d.override_reason):
-        messages = "; ".join(v.message for v in violations)
-        hint = (
-            "; a physicist may override with override_reason"
-            if w.config.allow_dosimetry_override
-            else ""
-        )
-        raise refuse(f"{violations[0].field}: {messages}{hint}", "UnsafePlan")
+    derived: dict[str, Any] = {"overridden_limits": [], "computed_doses": None}
+    if w.ctx.derived_dosimetry:
+        # Derive, never trust: the doses are recomputed from the work-up and the plan's
+        # activity; the limits apply to the computed figures, and typed figures must agree.
+        checked = plan_assessment(d, workup, st.delivered_lung_doses_gy, w.config.clinical)
+        overridable = w.config.allow_dosimetry_override and not checked.hard_refusals
+        if checked.refusals and not (overridable and d.override_reason):
+            hint = "; a physicist may override with override_reason" if overridable else ""
+            raise refuse(refusal_message(checked.refusals) + hint, "UnsafePlan")
+        derived = {
+            "overridden_limits": [v.model_dump(mode="json") for v in checked.limit_refusals],
+            "computed_doses": checked.doses.model_dump(mode="json") if checked.doses else None,
+        }
     task = w.open_task_of(TaskKind.DOSIMETRY_PLAN)
     if task is not None:
         w.close(task)
-    w.record("dosimetry_plan", d, overridden_limits=[v.model_dump(mode="json") for v in violations])
+    w.record("dosimetry_plan", d, **derived)
     st.plan = d
     w.enter(Stage.TREATMENT_SCHEDULED, "dosimetry plan signed off")
     w.open_task(TaskKind.SCHEDULE_TREATMENT)
@@ -92,8 +99,22 @@ def record_treatment(w: Working, d: TreatmentRecord) -> None:
     unknown = [p.position for p in d.positions if p.position not in planned_positions]
     if unknown:
         raise refuse(f"positions: {', '.join(unknown)} not in the dosimetry plan")
+    if st.workup is None:
+        raise refuse("stage: no work-up has been recorded for this treatment")
+    overridden: list[dict[str, Any]] = []
+    if w.ctx.derived_dosimetry:
+        delivery = delivery_assessment(
+            d, plan, st.workup, st.delivered_lung_doses_gy, w.config.clinical
+        )
+        if delivery.refusals and not d.excess_activity_reason:
+            hint = "; to record it, give excess_activity_reason"
+            raise refuse(refusal_message(delivery.refusals) + hint, "UnsafeDelivery")
+        lung_dose = delivery.lung_gy  # computed from the delivered activity, never typed
+        overridden = [v.model_dump(mode="json") for v in delivery.refusals]
+    else:
+        # Recorded before doses were derived: the typed figure, scaled to the delivery.
+        lung_dose = plan.predicted_lung_dose_gy * d.delivered_activity_gbq / plan.total_activity_gbq
     w.close(task)
-    lung_dose = plan.predicted_lung_dose_gy * d.delivered_activity_gbq / plan.total_activity_gbq
     st.delivered_lung_doses_gy.append(round(lung_dose, 2))
     st.treatment_number += 1
     st.treatment_on = d.performed_on
@@ -103,7 +124,12 @@ def record_treatment(w: Working, d: TreatmentRecord) -> None:
         if key.endswith(f"#{st.treatment_number}") and clock.stop is None:
             st.clocks[key] = stop_clock(clock, d.performed_on)
             w.effects.clocks_dirty = True
-    w.record("treatment", d, delivered_lung_dose_gy=round(lung_dose, 2))
+    w.record(
+        "treatment",
+        d,
+        delivered_lung_dose_gy=round(lung_dose, 2),
+        overridden_limits=overridden,
+    )
     w.enter(Stage.FOLLOW_UP, f"treatment {st.treatment_number} delivered")
     w.schedule_visits(d.performed_on)
 

@@ -58,6 +58,9 @@ class Context:
     now: datetime
     config: PathwayConfig
     clock: Clock
+    # Doses derived from the recorded inputs (and refused on disagreement). False only when
+    # a history recorded before that rule is replayed (the workflow's patch marker says).
+    derived_dosimetry: bool = True
 
     @property
     def today(self) -> date:

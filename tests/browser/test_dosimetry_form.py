@@ -1,0 +1,41 @@
+"""A physicist types a lung dose lower than the work-up implies into the dosimetry form in a real
+browser: the form shows the Update's refusal next to the field and the pathway stays put.
+
+Measured on the old main: 10 GBq with LSF 0.08 and a typed 5 Gy was accepted in the web form.
+"""
+
+import json
+from typing import Any
+
+from playwright.async_api import Browser, expect
+
+from models.vocab import Role, Stage
+from tests.api.conftest import Login
+from tests.api.test_dosimetry_refusals import REFUSAL, TEN_GBQ
+from tests.browser.test_worklist_flow import ARTIFACTS, base_url, browser, pytestmark, sign_in
+from tests.journey import drive_to
+
+__all__ = ["base_url", "browser", "pytestmark"]
+
+
+async def test_a_typed_lung_dose_below_the_computed_one_is_refused_on_the_form(
+    pathways: Any, base_url: str, browser: Browser, demo_users: dict[Role, Login]
+) -> None:
+    j = await drive_to(pathways, Stage.DOSIMETRY_PLANNING)  # LSF 0.08, 1800 mL perfused
+    context = await browser.new_context()
+    page = await context.new_page()
+    await sign_in(page, base_url, demo_users[Role.PHYSICIST])
+    await page.goto(f"{base_url}/pathways/{j.id}/steps/dosimetry-plan")
+    await page.locator("#f-device").select_option("resin_y90")
+    await page.locator("#f-method").select_option("mird")
+    await page.locator("#f-positions").fill(json.dumps(TEN_GBQ))
+    await page.locator("#f-predicted_perfused_dose_gy").fill("246.47")
+    await page.locator("#f-predicted_lung_dose_gy").fill("5")
+    await page.locator("#f-physicist_signoff-physicist").fill("Medical Physicist")
+    await page.locator("#f-physicist_signoff-signed_on").fill((await j.today()).isoformat())
+    await page.get_by_role("button", name="Save").click()
+    error = page.locator("#f-predicted_lung_dose_gy-error")
+    await expect(error).to_contain_text(REFUSAL)
+    await page.screenshot(path=ARTIFACTS / "dosimetry-refused.png", full_page=True)
+    assert (await j.live()).stage == Stage.DOSIMETRY_PLANNING
+    await context.close()
