@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint pytest clean
+.PHONY: run test lint pytest chaos clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@# Debian's chromium drives the browser tests (never a downloaded browser build).
@@ -31,6 +31,11 @@ pytest: $(STAMP)
 	SIRT_TEST_NOW=saturday $(BIN)/pytest -m date_sensitive
 
 test: lint pytest
+
+# The full chaos run (tests/chaos): 24 pathways under 21 kills and a 20 s read-model cut, with
+# its figures printed. `make test` runs the reduced profile of the same test.
+chaos: $(STAMP)
+	SIRT_CHAOS=full $(BIN)/pytest -s -q tests/chaos
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -52,7 +52,14 @@ def worker() -> None:
         stop = asyncio.Event()
         _until_terminated(stop)
         task = asyncio.create_task(run_worker())
-        await stop.wait()
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            # The worker could not start or stopped on its own (Temporal or the database
+            # down at start): exit non-zero so the supervisor restarts it, never idle on.
+            stopping.cancel()
+            task.result()
+            raise CliError("the worker stopped")
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
