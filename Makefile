@@ -35,7 +35,8 @@ test: lint pytest
 # The full chaos run (tests/chaos): 24 pathways under 21 kills and a 20 s read-model cut, with
 # its figures printed. `make test` runs the reduced profile of the same test.
 chaos: $(STAMP)
-	SIRT_CHAOS=full $(BIN)/pytest -s -q tests/chaos
+	rm -rf .data/chaos
+	SIRT_CHAOS=full SIRT_CHAOS_LOGS=$(CURDIR)/.data/chaos $(BIN)/pytest -s -q tests/chaos
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -96,9 +96,12 @@ C, MDT, IR, PHYS = (
 )
 USERS = {C: "coordinator", MDT: "mdt", IR: "radiologist", PHYS: "physicist"}
 
-# Every step of a pathway up to follow-up. The referral lacks two items, so triage first
-# re-requests one (a message to the referrer, as the referral's own request was).
+# Every step of a pathway up to follow-up. The referral lacks two items, so triage
+# re-requests them three times (each a message to the referrer, as the referral's own request
+# was): four messages per pathway, each to two channels.
 STEPS: tuple[tuple[str, Role, Callable[[date], dict[str, Any]]], ...] = (
+    ("triage", C, lambda _d: {"complete": False, "missing_items": ["grade", "ki67_pct"]}),
+    ("triage", C, lambda _d: {"complete": False, "missing_items": ["ki67_pct"]}),
     ("triage", C, lambda _d: {"complete": False, "missing_items": ["ki67_pct"]}),
     ("triage", C, lambda _d: {"complete": True}),
     ("mdt-decision", MDT, payloads.mdt),
@@ -112,7 +115,7 @@ STEPS: tuple[tuple[str, Role, Callable[[date], dict[str, Any]]], ...] = (
 OUTCOMES = Counter(
     {
         "referral": 1,
-        "triage": 2,
+        "triage": 4,
         "mdt_decision": 1,
         "schedule_workup": 1,
         "workup": 1,
@@ -174,12 +177,36 @@ class Driver:
                     self.figures.answers["HTTP 503"] += 1
             await asyncio.sleep(0.5)
 
+    async def visible(self, pid: str) -> None:
+        headers = {"Authorization": f"Bearer {self.tokens[C]}"}
+        deadline = time.monotonic() + 300
+        while True:
+            assert time.monotonic() < deadline, f"{pid} not in the read model within 300 s"
+            try:
+                r = await self.http.get(f"/api/v1/pathways/{pid}", headers=headers)
+            except httpx.TransportError as exc:
+                self.figures.answers[f"connection {type(exc).__name__}"] += 1
+            else:
+                if r.status_code == 200:
+                    return
+                if r.status_code == 404:
+                    self.figures.answers["referred, not yet in the read model: 404"] += 1
+                elif r.status_code == 503:
+                    self.figures.answers["HTTP 503"] += 1
+                else:
+                    self.figures.answers[f"HTTP {r.status_code}: {r.text[:200]}"] += 1
+            await asyncio.sleep(0.5)
+
     async def pathway(self, n: int, run: str, delay: float, pace: float) -> None:
         await asyncio.sleep(delay)
         referral = payloads.referral(grade=None, ki67_pct=None).model_dump(mode="json")
         accepted = await self.call("/api/v1/pathways", C, f"{run}-{n}-refer", referral)
         pid = accepted["pathway_id"]
         self.figures.pathways.append(pid)
+        if accepted["stage"] is None:
+            # The referral is started but not in the read model yet (its answer says so):
+            # a client waits for the pathway to show before stepping it.
+            await self.visible(pid)
         for i, (step, role, payload) in enumerate(STEPS):
             await asyncio.sleep(pace)
             today = local_date(clock.now())
@@ -270,7 +297,10 @@ async def test_pathways_survive_kills_of_every_process_and_a_read_model_outage(
     profile = PROFILES[PROFILE_NAME]
     figures = Figures()
     run = f"chaos-{tmp_path.name}"
-    with own_database() as db_url, running_cluster(tmp_path, db_url) as cluster:
+    # `make chaos` keeps the processes' logs where it says; otherwise pytest's tmp_path.
+    logs = Path(os.environ.get("SIRT_CHAOS_LOGS") or tmp_path)
+    logs.mkdir(parents=True, exist_ok=True)
+    with own_database() as db_url, running_cluster(logs, db_url) as cluster:
         engine = get_engine(db_url)
         logins = {role: login for login, _, role in seed_demo_users(engine)}
         tokens = {role: issue_token(engine, logins[role.value], "chaos") for role in USERS}
@@ -338,6 +368,7 @@ def report(cluster: Cluster, engine: Engine, figures: Figures, profile: Profile)
     )
     crashes = {s.name: s.crashes for s in cluster.services.values() if s.crashes}
     lines = [
+        f"logs: {cluster.tmp}",
         f"chaos ({PROFILE_NAME}): {len(figures.pathways)} pathways, "
         f"{figures.steps} acknowledged API calls (referrals and {len(STEPS)} steps each)",
         "kills: "
@@ -389,6 +420,6 @@ def check(
     with Session(engine) as session:
         outbox = session.exec(select(OutboxRow)).all()
     keys = {outbox_key(o.id, o.send_at) for o in outbox}
-    assert len(keys) == 2 * profile.pathways  # the referral's request and triage's
+    assert len(keys) == 4 * profile.pathways  # the referral's request and triage's three
     assert keys <= set(cluster.mail.delivered_keys())
     assert keys <= {d["id"] for d in cluster.hooks.at("/referrer")}

@@ -163,3 +163,19 @@ def test_sirt_ready_says_whether_the_read_model_and_temporal_answer(
     assert down.returncode == 1
     assert "not ready: the read model does not answer" in down.stderr
     assert "Traceback" not in down.stderr
+
+
+def test_sirt_worker_that_cannot_reach_temporal_exits_for_its_supervisor(tmp_path: Path) -> None:
+    """A worker whose start failed exits non-zero (compose restarts it), never idles on."""
+    env = sirt_env(tmp_path)  # nothing listens on its Temporal address
+    result = subprocess.run(
+        [str(SIRT), "worker"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Error:" in result.stderr
+    assert "Traceback" not in result.stderr
