@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +38,10 @@ class SlowMailbox(Mailbox):
     """The SMTP sink: records a mail when it accepts it, and knows which sends are in flight."""
 
     in_flight: set[int] = field(default_factory=set)  # client ports mid-DATA
+    # Called (on the sink's thread) with the client's port, ``after_accept`` seconds after the
+    # next mail is accepted: a fault armed to strike just after the relay said 250.
+    on_accept: Callable[[int], None] | None = None
+    after_accept: float = 0.0
 
     async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: Envelope) -> str:
         peer = session.peer
@@ -46,9 +50,14 @@ class SlowMailbox(Mailbox):
         self.in_flight.add(peer_port)
         try:
             await asyncio.sleep(SMTP_ACCEPT_DELAY_S)
-            return await super().handle_DATA(server, session, envelope)
+            reply = await super().handle_DATA(server, session, envelope)
         finally:
             self.in_flight.discard(peer_port)
+        strike, self.on_accept = self.on_accept, None
+        if strike is not None:
+            # After the reply is written: the client may already be recording its acceptance.
+            asyncio.get_running_loop().call_later(self.after_accept, strike, peer_port)
+        return reply
 
 
 def owner_of_local_port(port: int, pids: list[int]) -> int | None:
