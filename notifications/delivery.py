@@ -22,6 +22,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -137,14 +138,29 @@ async def _deliver(
     if claimed.resend:
         log.warning("resending %s on %s after an expired lease", claimed.key, claimed.channel)
 
+    lease_ends = time.monotonic() + config.lease_seconds
+
     async def accepted() -> None:
-        try:
-            await asyncio.to_thread(
-                store.record_accepted, engine, claimed.key, claimed.channel, owner, now
-            )
-        except Exception:
-            # The message is out: never let a failed record turn it into a failed send.
-            log.warning("could not record the acceptance of %s on %s", claimed.key, claimed.channel)
+        # The message is out: a failed record must never turn it into a failed send. While
+        # the lease is ours nobody else resends it, so a database blip is retried until then.
+        pause = 0.2
+        while True:
+            try:
+                await asyncio.to_thread(
+                    store.record_accepted, engine, claimed.key, claimed.channel, owner, now
+                )
+                return
+            except Exception as exc:
+                if time.monotonic() + pause >= lease_ends:
+                    log.warning(
+                        "could not record the acceptance of %s on %s before its lease ended: %s",
+                        claimed.key,
+                        claimed.channel,
+                        type(exc).__name__,
+                    )
+                    return
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
     try:
         await sender.send(claimed.message, accepted)

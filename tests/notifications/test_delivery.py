@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,11 +12,13 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlmodel import Session
 from typer.testing import CliRunner
 
 from cli.notify import notify_app
 from core.config import Settings
+from core.db import get_engine
 from models.notifications import DeliveryRow, NotificationRow
 from models.tables import OutboxRow
 from models.vocab import Stage
@@ -27,6 +30,7 @@ from notifications.store import count_dead_letters, dead_letters, delivery_count
 from tests.journey import drive_to
 from tests.notifications.support import Hooks, Mailbox, notify_config, seed_message
 from tests.readmodel import outbox
+from tests.tcpproxy import TcpProxy
 
 NOON = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -170,6 +174,55 @@ async def test_dying_between_acceptance_and_its_record_sends_again_with_the_same
         assert (done.state, done.attempts, done.resends) == ("sent", 2, 1)
         out = session.get(OutboxRow, row.id)
         assert out is not None and out.delivered_at is not None and out.attempts == 2
+
+
+class CutAtAcceptance(CrashAfterAcceptance):
+    """The database drops the moment the receiver accepts; it is back a second later. Then the
+    process dies before the loop marks the send."""
+
+    def __init__(self, inner: Sender, proxy: TcpProxy) -> None:
+        super().__init__(inner)
+        self.proxy = proxy
+
+    async def send(self, message: Message, accepted: Accepted) -> None:
+        async def during_a_cut() -> None:
+            self.proxy.cut()
+            threading.Timer(1.0, self.proxy.restore).start()
+            await accepted()
+
+        await self.inner.send(message, during_a_cut)
+        raise asyncio.CancelledError("killed after the acceptance")
+
+
+async def test_a_database_blip_at_the_acceptance_is_retried_within_the_lease_not_resent(
+    engine: Engine, db_url: str, mail: tuple[Mailbox, int], hooks: tuple[Hooks, str]
+) -> None:
+    (box, port), (_hook, base) = mail, hooks
+    r = role()
+    cfg = notify_config(port, base, roles={r: ["mdt-mail"]}, lease_seconds=300)
+    row = seed_message(engine, role=r, send_at=NOON - timedelta(hours=1))
+    key = outbox_key(row.id, row.send_at)
+    url = make_url(db_url)
+    with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        through = get_engine(
+            url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        )
+        async with httpx.AsyncClient() as http:
+            senders = build_senders(cfg, http)
+            cutting = {**senders, "mdt-mail": CutAtAcceptance(senders["mdt-mail"], proxy)}
+            with pytest.raises(asyncio.CancelledError):
+                await deliver_once(through, cfg, cutting, NOON)
+        through.dispose()
+    with Session(engine) as session:
+        recorded = session.get(DeliveryRow, (key, "mdt-mail"))
+        assert recorded is not None
+        assert (recorded.state, recorded.sent_at) == ("sending", NOON)
+    await passes(engine, cfg, NOON + timedelta(seconds=301))
+    assert [m["X-SIRT-Idempotency-Key"] for m in box.raw].count(key) == 1
+    with Session(engine) as session:
+        done = session.get(DeliveryRow, (key, "mdt-mail"))
+        assert done is not None
+        assert (done.state, done.attempts, done.resends) == ("sent", 1, 0)
 
 
 # The admin's retry through the CLI happens the day after the message fell due.
