@@ -4,11 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint pytest clean
+.PHONY: run test lint pytest chaos clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@# Debian's chromium drives the browser tests (never a downloaded browser build).
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@# Debian's docker-compose validates docker-compose.yml (tests/test_compose.py); no daemon needed.
+	command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
@@ -29,6 +31,12 @@ pytest: $(STAMP)
 	SIRT_TEST_NOW=saturday $(BIN)/pytest -m date_sensitive
 
 test: lint pytest
+
+# The full chaos run (tests/chaos): 24 pathways under 21 kills and a 20 s read-model cut, with
+# its figures printed. `make test` runs the reduced profile of the same test.
+chaos: $(STAMP)
+	rm -rf .data/chaos
+	SIRT_CHAOS=full SIRT_CHAOS_LOGS=$(CURDIR)/.data/chaos $(BIN)/pytest -s -q tests/chaos
 
 clean:
 	rm -rf $(VENV) build *.egg-info

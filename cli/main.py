@@ -501,7 +501,13 @@ app.add_typer(notify_app, name="notify")
 app.add_typer(users_app, name="users")
 app.add_typer(demo_app, name="demo")
 # The deployment's processes, one per container.
-for command in (services.migrate, services.worker, services.scheduler, services.web):
+for command in (
+    services.migrate,
+    services.worker,
+    services.scheduler,
+    services.web,
+    services.ready,
+):
     app.command()(handle_errors(command))
 
 __all__ = ["app", "validation_lines"]

@@ -6,17 +6,22 @@
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
+from sqlalchemy.exc import SQLAlchemyError
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+from temporalio.service import RPCError
 
 from api.settings import ApiSettings, load_or_create_secret
 from cli.errors import CliError
 from core.codec import MissingKeyError, load_key
 from core.config import Settings
+from core.db import get_engine
 from core.db import migrate as migrate_schema
 from core.devserver import port_is_open
 from core.temporal import connect
@@ -47,7 +52,14 @@ def worker() -> None:
         stop = asyncio.Event()
         _until_terminated(stop)
         task = asyncio.create_task(run_worker())
-        await stop.wait()
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            # The worker could not start or stopped on its own (Temporal or the database
+            # down at start): exit non-zero so the supervisor restarts it, never idle on.
+            stopping.cancel()
+            task.result()
+            raise CliError("the worker stopped")
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
@@ -68,6 +80,50 @@ def scheduler() -> None:
         )
 
     asyncio.run(main())
+
+
+def ready(
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds each dependency may take to answer.")
+    ] = 5.0,
+) -> None:
+    """Exit 0 if the read model and Temporal both answer, 1 saying which does not.
+
+    The container health check of the worker and the scheduler (docker-compose.yml): their
+    process being alive is their container running; this says whether they can work.
+    """
+    s = Settings()
+
+    def ping_database() -> None:
+        engine = get_engine(s.resolved_database_url)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    async def ping_temporal() -> None:
+        client = await asyncio.wait_for(connect(s), timeout)
+        await client.workflow_service.get_system_info(
+            GetSystemInfoRequest(), retry=False, timeout=timedelta(seconds=timeout)
+        )
+
+    try:
+        ping_database()
+    except SQLAlchemyError as exc:
+        raise CliError(f"not ready: the read model does not answer ({_first_line(exc)})") from None
+    try:
+        asyncio.run(ping_temporal())
+    except MissingKeyError as exc:
+        raise CliError(f"not ready: {exc}") from None
+    except (RuntimeError, RPCError, TimeoutError) as exc:
+        raise CliError(
+            f"not ready: Temporal at {s.temporal_address} does not answer ({_first_line(exc)})"
+        ) from None
+    typer.echo("ready: the read model and Temporal answer")
+
+
+def _first_line(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
 
 
 def _exit_cleanly(_sig: int, _frame: object) -> None:

@@ -1,12 +1,16 @@
 """Sending one message over one channel: SMTP mail or a signed webhook.
 
 A sender raises ``PermanentFailure`` when retrying cannot help (a 5xx SMTP reply, an HTTP 4xx),
-and any other exception for a failure worth retrying.
+and any other exception for a failure worth retrying. It calls ``accepted()`` the moment the
+receiver has taken the message (SMTP's reply to the end of DATA, a 2xx), before anything else
+(the SMTP QUIT): the delivery loop records that, so a crash after it is not resent.
 """
 
+import contextlib
 import hashlib
 import hmac
 import json
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Protocol
@@ -27,6 +31,9 @@ class PermanentFailure(Exception):
     """The receiver refused the message for good: it goes straight to the dead letters."""
 
 
+Accepted = Callable[[], Awaitable[None]]
+
+
 class Sender(Protocol):
     """Delivers one message; returns nothing on success."""
 
@@ -35,8 +42,8 @@ class Sender(Protocol):
         """Whether the patient's name may travel over this channel."""
         ...
 
-    async def send(self, message: Message) -> None:
-        """Send it, or raise."""
+    async def send(self, message: Message, accepted: Accepted) -> None:
+        """Send it, calling ``accepted()`` once the receiver has it; or raise."""
         ...
 
 
@@ -68,24 +75,38 @@ class EmailSender:
         mail.set_content(message.text())
         return mail
 
-    async def send(self, message: Message) -> None:
+    async def send(self, message: Message, accepted: Accepted) -> None:
         smtp = self._smtp
+        client = aiosmtplib.SMTP(
+            hostname=smtp.host,
+            port=smtp.port,
+            username=smtp.username,
+            password=smtp.password.get_secret_value() if smtp.password else None,
+            use_tls=smtp.use_tls,
+            start_tls=smtp.start_tls,
+            validate_certs=smtp.validate_certs,
+            timeout=smtp.timeout_seconds,
+        )
         try:
-            await aiosmtplib.send(
-                self.build(message),
-                hostname=smtp.host,
-                port=smtp.port,
-                username=smtp.username,
-                password=smtp.password.get_secret_value() if smtp.password else None,
-                use_tls=smtp.use_tls,
-                start_tls=smtp.start_tls,
-                validate_certs=smtp.validate_certs,
-                timeout=smtp.timeout_seconds,
-            )
+            await client.connect()
+            # Returns on the relay's reply to the end of DATA: from then on the mail is sent.
+            await client.send_message(self.build(message))
         except aiosmtplib.SMTPResponseException as exc:
+            client.close()
             if 500 <= exc.code < 600:
                 raise PermanentFailure(f"SMTP {exc.code}: {exc.message}") from exc
             raise
+        except BaseException:
+            client.close()
+            raise
+        try:
+            # Recorded before the QUIT round trip: the window in which a crash resends the
+            # mail is only the relay's reply and this one database write.
+            await accepted()
+        finally:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.quit()
+            client.close()
 
 
 class WebhookSender:
@@ -111,7 +132,7 @@ class WebhookSender:
             headers[SIGNATURE_HEADER] = sign(self._channel.secret.get_secret_value(), body)
         return body, headers
 
-    async def send(self, message: Message) -> None:
+    async def send(self, message: Message, accepted: Accepted) -> None:
         body, headers = self.request_parts(message)
         response = await self._client.post(
             self._channel.url,
@@ -121,6 +142,7 @@ class WebhookSender:
         )
         status = response.status_code
         if 200 <= status < 300:
+            await accepted()
             return
         detail = f"HTTP {status} from webhook"
         if 400 <= status < 500 and status not in _RETRYABLE_4XX:

@@ -5,12 +5,16 @@ receivers that deduplicate on that key:
 
 - a send is claimed ("sending", with a lease) in a committed transaction before it is sent;
 - the email's Message-ID and the webhook's Idempotency-Key are the message's key;
-- if the process dies after sending but before marking it sent, the lease expires and the
-  next pass sends again with the same key: the receiver sees a duplicate it can drop;
-- if it dies before sending, the retry is the first copy anyone sees.
+- the moment the receiver takes the message (the SMTP relay's reply to the end of DATA, a
+  webhook's 2xx) the acceptance is committed (``sent_at``), before the SMTP QUIT and before the
+  locking ``mark_sent``; a reclaim after an expired lease checks it and records the send
+  instead of sending again;
+- so a crash resends only if it falls between the receiver's acceptance and that one write
+  (a database round trip); the receiver then sees a duplicate with the same key;
+- if it dies before the receiver accepted, the retry is the first copy anyone sees.
 
-Neither SMTP nor a plain webhook can be asked "did you get it?", so an expired lease cannot be
-resolved by checking; `resends` counts these maybe-twice sends for the audit.
+Neither SMTP nor a plain webhook can be asked "did you get it?", so that remaining window
+cannot be closed; `resends` counts the maybe-twice sends for the audit.
 """
 
 import asyncio
@@ -18,6 +22,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -124,10 +129,41 @@ async def _deliver(
     if claimed is None:
         report.skipped += 1
         return
+    if claimed.accepted:
+        # The previous holder died after the receiver took it: record it, send nothing.
+        log.info("%s on %s was accepted before a crash; not resent", claimed.key, claimed.channel)
+        await asyncio.to_thread(store.mark_sent, engine, claimed.key, claimed.channel, now)
+        report.sent += 1
+        return
     if claimed.resend:
         log.warning("resending %s on %s after an expired lease", claimed.key, claimed.channel)
+
+    lease_ends = time.monotonic() + config.lease_seconds
+
+    async def accepted() -> None:
+        # The message is out: a failed record must never turn it into a failed send. While
+        # the lease is ours nobody else resends it, so a database blip is retried until then.
+        pause = 0.2
+        while True:
+            try:
+                await asyncio.to_thread(
+                    store.record_accepted, engine, claimed.key, claimed.channel, owner, now
+                )
+                return
+            except Exception as exc:
+                if time.monotonic() + pause >= lease_ends:
+                    log.warning(
+                        "could not record the acceptance of %s on %s before its lease ended: %s",
+                        claimed.key,
+                        claimed.channel,
+                        type(exc).__name__,
+                    )
+                    return
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
     try:
-        await sender.send(claimed.message)
+        await sender.send(claimed.message, accepted)
     except Exception as exc:  # any send failure is recorded; cancellation is not caught
         permanent = isinstance(exc, PermanentFailure)
         dead = permanent or claimed.attempt >= config.max_attempts

@@ -141,13 +141,18 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Claim:
-    """A delivery this process holds the lease on; ``resend`` if a previous lease expired."""
+    """A delivery this process holds the lease on; ``resend`` if a previous lease expired.
+
+    ``accepted``: the previous holder's send was taken by the receiver before it died, so this
+    one only records it as sent and sends nothing.
+    """
 
     key: str
     channel: str
     attempt: int
     resend: bool
     message: Message
+    accepted: bool = False
 
 
 def candidates(engine: Engine, now: datetime, limit: int) -> list[Candidate]:
@@ -190,6 +195,8 @@ def claim(
             session.commit()
             return None
         was_sending = candidate.state == DeliveryState.SENDING
+        current = session.get(DeliveryRow, (candidate.key, candidate.channel))
+        accepted = was_sending and current is not None and current.sent_at is not None
         condition = (
             col(DeliveryRow.lease_until) < now
             if was_sending
@@ -207,15 +214,15 @@ def claim(
                 state=DeliveryState.SENDING,
                 lease_until=now + lease,
                 lease_owner=owner,
-                attempts=col(DeliveryRow.attempts) + 1,
-                resends=col(DeliveryRow.resends) + int(was_sending),
+                attempts=col(DeliveryRow.attempts) + int(not accepted),
+                resends=col(DeliveryRow.resends) + int(was_sending and not accepted),
                 updated_at=now,
             )
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             session.rollback()
             return None
-        if note.outbox_id is not None:
+        if note.outbox_id is not None and not accepted:
             session.execute(
                 sa.update(OutboxRow)
                 .where(col(OutboxRow.id) == note.outbox_id)
@@ -225,7 +232,7 @@ def claim(
         assert row is not None
         message = _message(session, note, with_patient)
         session.commit()
-        return Claim(candidate.key, candidate.channel, row.attempts, was_sending, message)
+        return Claim(candidate.key, candidate.channel, row.attempts, was_sending, message, accepted)
 
 
 def _unwanted(session: Session, note: NotificationRow) -> str | None:
@@ -280,6 +287,23 @@ def _message(session: Session, note: NotificationRow, with_patient: bool) -> Mes
     )
 
 
+def record_accepted(engine: Engine, key: str, channel: str, owner: str, now: datetime) -> None:
+    """The receiver has taken the message: one small committed write, made before anything
+    else (mark_sent's locking, the SMTP QUIT), that a reclaim after a crash checks."""
+    with Session(engine) as session:
+        session.execute(
+            sa.update(DeliveryRow)
+            .where(
+                col(DeliveryRow.key) == key,
+                col(DeliveryRow.channel) == channel,
+                col(DeliveryRow.state) == DeliveryState.SENDING,
+                col(DeliveryRow.lease_owner) == owner,
+            )
+            .values(sent_at=now)
+        )
+        session.commit()
+
+
 def mark_sent(engine: Engine, key: str, channel: str, now: datetime) -> None:
     """Record a successful send; the outbox row is delivered once every channel has sent."""
     with Session(engine) as session:
@@ -293,7 +317,8 @@ def mark_sent(engine: Engine, key: str, channel: str, now: datetime) -> None:
             .where(col(DeliveryRow.key) == key, col(DeliveryRow.channel) == channel)
             .values(
                 state=DeliveryState.SENT,
-                sent_at=now,
+                # The acceptance's time if it was recorded (perhaps by a process since dead).
+                sent_at=sa.func.coalesce(col(DeliveryRow.sent_at), now),
                 lease_until=None,
                 last_error=None,
                 updated_at=now,

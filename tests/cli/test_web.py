@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml  # type: ignore[import-untyped]
 from temporalio.testing import WorkflowEnvironment
 
 from core.devserver import free_port, process_alive
@@ -95,9 +96,17 @@ def test_sirt_web_without_the_payload_key_says_so(tmp_path: Path) -> None:
 
 
 def compose_commands() -> list[list[str]]:
-    """Every `command:` of docker-compose.yml, and the Dockerfile's CMD."""
-    compose = (ROOT / "docker-compose.yml").read_text()
-    found = [json.loads(m) for m in re.findall(r"^\s*command:\s*(\[.*\])\s*$", compose, re.M)]
+    """Every command and health check of docker-compose.yml run in the app's image, and the
+    Dockerfile's CMD."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    found = []
+    for service in services.values():
+        if service.get("image") != "sirt-pathway:latest":
+            continue
+        found.append(service["command"])
+        test = service.get("healthcheck", {}).get("test", [])
+        if test[:2] == ["CMD", "sirt"]:
+            found.append(test[1:])
     dockerfile = (ROOT / "Dockerfile").read_text()
     found += [json.loads(m) for m in re.findall(r"^CMD\s+(\[.*\])\s*$", dockerfile, re.M)]
     return found
@@ -106,7 +115,13 @@ def compose_commands() -> list[list[str]]:
 def test_every_command_the_deployment_runs_exists(tmp_path: Path) -> None:
     commands = compose_commands()
     assert ["sirt", "web", "--host", "0.0.0.0", "--port", "8000"] in commands
-    assert {c[1] for c in commands if len(c) > 1} >= {"migrate", "worker", "web", "scheduler"}
+    assert {c[1] for c in commands if len(c) > 1} >= {
+        "migrate",
+        "worker",
+        "web",
+        "scheduler",
+        "ready",
+    }
     for command in commands:
         assert command[0] == "sirt", command
         # The subcommand with the options given, asked for help: exits 0 only if all exist.
@@ -121,3 +136,46 @@ def test_the_image_copies_every_package_the_project_installs() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     copied = {w for line in re.findall(r"^COPY\s+(.+)$", dockerfile, re.M) for w in line.split()}
     assert wanted <= copied, f"the Dockerfile does not copy {sorted(wanted - copied)}"
+
+
+def test_sirt_ready_says_whether_the_read_model_and_temporal_answer(
+    tmp_path: Path, workflow_env: WorkflowEnvironment, postgres_url: str
+) -> None:
+    """The worker's and the scheduler's container health check."""
+    env = sirt_env(
+        tmp_path,
+        SIRT_TEMPORAL_ADDRESS=workflow_env.client.service_client.config.target_host,
+        DATABASE_URL=postgres_url,
+    )
+    ok = run_sirt(tmp_path, "ready", env=env)
+    assert (ok.returncode, ok.stdout.strip()) == (0, "ready: the read model and Temporal answer")
+
+    nobody = f"127.0.0.1:{free_port()}"
+    down = run_sirt(
+        tmp_path, "ready", "--timeout", "2", env={**env, "SIRT_TEMPORAL_ADDRESS": nobody}
+    )
+    assert down.returncode == 1
+    assert f"not ready: Temporal at {nobody} does not answer" in down.stderr
+    assert "Traceback" not in down.stderr
+
+    no_db = postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{free_port()}")
+    down = run_sirt(tmp_path, "ready", env={**env, "DATABASE_URL": no_db})
+    assert down.returncode == 1
+    assert "not ready: the read model does not answer" in down.stderr
+    assert "Traceback" not in down.stderr
+
+
+def test_sirt_worker_that_cannot_reach_temporal_exits_for_its_supervisor(tmp_path: Path) -> None:
+    """A worker whose start failed exits non-zero (compose restarts it), never idles on."""
+    env = sirt_env(tmp_path)  # nothing listens on its Temporal address
+    result = subprocess.run(
+        [str(SIRT), "worker"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Error:" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,15 +12,17 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlmodel import Session
 from typer.testing import CliRunner
 
 from cli.notify import notify_app
 from core.config import Settings
+from core.db import get_engine
 from models.notifications import DeliveryRow, NotificationRow
 from models.tables import OutboxRow
 from models.vocab import Stage
-from notifications.channels import Sender
+from notifications.channels import Accepted, Sender
 from notifications.config import NotifyConfig, load_notify_config
 from notifications.delivery import build_senders, deliver_once, run_delivery
 from notifications.messages import Message
@@ -27,6 +30,7 @@ from notifications.store import count_dead_letters, dead_letters, delivery_count
 from tests.journey import drive_to
 from tests.notifications.support import Hooks, Mailbox, notify_config, seed_message
 from tests.readmodel import outbox
+from tests.tcpproxy import TcpProxy
 
 NOON = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -82,8 +86,8 @@ async def test_every_reminder_of_a_pathway_arrives_exactly_once(
     assert manager["patient_name"] == "Zebedee Testpatient"
 
 
-class CrashAfterSend:
-    """Sends for real, then dies before the loop can mark the message sent."""
+class CrashAfterAcceptance:
+    """Sends for real and records the acceptance, then dies before the loop marks it sent."""
 
     def __init__(self, inner: Sender) -> None:
         self.inner = inner
@@ -92,13 +96,40 @@ class CrashAfterSend:
     def secure(self) -> bool:
         return self.inner.secure
 
-    async def send(self, message: Message) -> None:
-        await self.inner.send(message)
-        raise asyncio.CancelledError("killed between send and mark")
+    async def send(self, message: Message, accepted: Accepted) -> None:
+        await self.inner.send(message, accepted)
+        raise asyncio.CancelledError("killed after the acceptance was recorded")
+
+
+class CrashBeforeRecord(CrashAfterAcceptance):
+    """Dies in the one window left: the receiver has the message, the record is not made."""
+
+    async def send(self, message: Message, accepted: Accepted) -> None:
+        async def killed() -> None:
+            raise asyncio.CancelledError("killed between acceptance and its record")
+
+        await self.inner.send(message, killed)
+
+
+async def crash_then_recover(
+    engine: Engine, cfg: NotifyConfig, channel: str, crash: type[CrashAfterAcceptance], key: str
+) -> None:
+    """A pass that dies mid-send, a restart within the lease, then passes after it."""
+    async with httpx.AsyncClient() as http:
+        senders = build_senders(cfg, http)
+        crashing = {**senders, channel: crash(senders[channel])}
+        with pytest.raises(asyncio.CancelledError):
+            await deliver_once(engine, cfg, crashing, NOON)
+        with Session(engine) as session:
+            claimed = session.get(DeliveryRow, (key, channel))
+            assert claimed is not None and claimed.state == "sending"
+        await deliver_once(engine, cfg, senders, NOON + timedelta(seconds=60))
+        await deliver_once(engine, cfg, senders, NOON + timedelta(seconds=301))
+        await deliver_once(engine, cfg, senders, NOON + timedelta(seconds=900))
 
 
 @pytest.mark.parametrize("channel", ["mdt-mail", "lead-hook"])
-async def test_dying_between_send_and_mark_still_delivers_once(
+async def test_dying_after_the_receiver_accepted_is_recorded_not_resent(
     engine: Engine, mail: tuple[Mailbox, int], hooks: tuple[Hooks, str], channel: str
 ) -> None:
     (box, port), (hook, base) = mail, hooks
@@ -106,22 +137,34 @@ async def test_dying_between_send_and_mark_still_delivers_once(
     cfg = notify_config(port, base, roles={r: [channel]}, lease_seconds=300)
     row = seed_message(engine, role=r, send_at=NOON - timedelta(hours=1))
     key = outbox_key(row.id, row.send_at)
-    async with httpx.AsyncClient() as http:
-        senders = build_senders(cfg, http)
-        crashing = {**senders, channel: CrashAfterSend(senders[channel])}
-        with pytest.raises(asyncio.CancelledError):
-            await deliver_once(engine, cfg, crashing, NOON)
-        with Session(engine) as session:
-            claimed = session.get(DeliveryRow, (key, channel))
-            assert claimed is not None and claimed.state == "sending"
-        # A restart within the lease leaves it alone; after the lease it sends again, same key.
-        await deliver_once(engine, cfg, senders, NOON + timedelta(seconds=60))
-        await deliver_once(engine, cfg, senders, NOON + timedelta(seconds=301))
-        await deliver_once(engine, cfg, senders, NOON + timedelta(seconds=900))
+    await crash_then_recover(engine, cfg, channel, CrashAfterAcceptance, key)
+    if channel == "mdt-mail":
+        assert [m["X-SIRT-Idempotency-Key"] for m in box.raw].count(key) == 1
+    else:
+        assert hook.posts("/lead").count(key) == 1
+    with Session(engine) as session:
+        done = session.get(DeliveryRow, (key, channel))
+        assert done is not None
+        # Sent at the acceptance, by the pass that died; the reclaim only recorded it.
+        assert (done.state, done.attempts, done.resends, done.sent_at) == ("sent", 1, 0, NOON)
+        out = session.get(OutboxRow, row.id)
+        assert out is not None and out.delivered_at is not None and out.attempts == 1
+
+
+@pytest.mark.parametrize("channel", ["mdt-mail", "lead-hook"])
+async def test_dying_between_acceptance_and_its_record_sends_again_with_the_same_key(
+    engine: Engine, mail: tuple[Mailbox, int], hooks: tuple[Hooks, str], channel: str
+) -> None:
+    (box, port), (hook, base) = mail, hooks
+    r = role()
+    cfg = notify_config(port, base, roles={r: [channel]}, lease_seconds=300)
+    row = seed_message(engine, role=r, send_at=NOON - timedelta(hours=1))
+    key = outbox_key(row.id, row.send_at)
+    await crash_then_recover(engine, cfg, channel, CrashBeforeRecord, key)
     if channel == "mdt-mail":
         transmitted = [m for m in box.raw if m["X-SIRT-Idempotency-Key"] == key]
         assert len(transmitted) == 2, "sent twice: once before the crash, once after the lease"
-        assert mail_for(box, row.pathway_id) == [key], "the user sees it once"
+        assert mail_for(box, row.pathway_id) == [key], "a client that dedupes sees it once"
     else:
         assert hook.posts("/lead").count(key) == 2
         assert [d["id"] for d in hook.at("/lead") if d["id"] == key] == [key]
@@ -131,6 +174,55 @@ async def test_dying_between_send_and_mark_still_delivers_once(
         assert (done.state, done.attempts, done.resends) == ("sent", 2, 1)
         out = session.get(OutboxRow, row.id)
         assert out is not None and out.delivered_at is not None and out.attempts == 2
+
+
+class CutAtAcceptance(CrashAfterAcceptance):
+    """The database drops the moment the receiver accepts; it is back a second later. Then the
+    process dies before the loop marks the send."""
+
+    def __init__(self, inner: Sender, proxy: TcpProxy) -> None:
+        super().__init__(inner)
+        self.proxy = proxy
+
+    async def send(self, message: Message, accepted: Accepted) -> None:
+        async def during_a_cut() -> None:
+            self.proxy.cut()
+            threading.Timer(1.0, self.proxy.restore).start()
+            await accepted()
+
+        await self.inner.send(message, during_a_cut)
+        raise asyncio.CancelledError("killed after the acceptance")
+
+
+async def test_a_database_blip_at_the_acceptance_is_retried_within_the_lease_not_resent(
+    engine: Engine, db_url: str, mail: tuple[Mailbox, int], hooks: tuple[Hooks, str]
+) -> None:
+    (box, port), (_hook, base) = mail, hooks
+    r = role()
+    cfg = notify_config(port, base, roles={r: ["mdt-mail"]}, lease_seconds=300)
+    row = seed_message(engine, role=r, send_at=NOON - timedelta(hours=1))
+    key = outbox_key(row.id, row.send_at)
+    url = make_url(db_url)
+    with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        through = get_engine(
+            url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        )
+        async with httpx.AsyncClient() as http:
+            senders = build_senders(cfg, http)
+            cutting = {**senders, "mdt-mail": CutAtAcceptance(senders["mdt-mail"], proxy)}
+            with pytest.raises(asyncio.CancelledError):
+                await deliver_once(through, cfg, cutting, NOON)
+        through.dispose()
+    with Session(engine) as session:
+        recorded = session.get(DeliveryRow, (key, "mdt-mail"))
+        assert recorded is not None
+        assert (recorded.state, recorded.sent_at) == ("sending", NOON)
+    await passes(engine, cfg, NOON + timedelta(seconds=301))
+    assert [m["X-SIRT-Idempotency-Key"] for m in box.raw].count(key) == 1
+    with Session(engine) as session:
+        done = session.get(DeliveryRow, (key, "mdt-mail"))
+        assert done is not None
+        assert (done.state, done.attempts, done.resends) == ("sent", 1, 0)
 
 
 # The admin's retry through the CLI happens the day after the message fell due.
