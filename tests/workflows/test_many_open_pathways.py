@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 from temporalio.testing import WorkflowEnvironment
 
 from core.clock import local_date
-from core.config import WorkerSizing
+from core.config import Settings, WorkerSizing
 from core.pathways import submit_step
 from models.tables import PathwayRow, TaskRow
 from models.vocab import Stage
@@ -92,3 +93,23 @@ async def test_four_times_the_cache_all_get_their_mdt_decision(
             TaskRow.state == "open",
         )
         assert session.exec(booking).one() == PATHWAYS
+
+
+def test_the_worker_is_sized_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIRT_WORKER_MAX_CACHED_WORKFLOWS", "300")
+    monkeypatch.setenv("SIRT_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", "30")
+    sizing = Settings(_env_file=None).worker_sizing
+    assert (sizing.max_cached_workflows, sizing.max_concurrent_workflow_tasks) == (300, 30)
+    assert (sizing.max_concurrent_activities, sizing.workflow_task_pollers) == (8, 4)
+
+
+def test_more_workflow_task_slots_than_cached_pathways_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SIRT_WORKER_MAX_CACHED_WORKFLOWS", "50")
+    monkeypatch.setenv("SIRT_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", "60")
+    with pytest.raises(ValidationError) as refused:
+        _ = Settings(_env_file=None).worker_sizing
+    assert "max_concurrent_workflow_tasks: 60 is more than max_cached_workflows (50)" in str(
+        refused.value
+    )
