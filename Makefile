@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PACKAGES := activities api cli clinical core demo migrations models notifications registry reports scheduler workflows
 
 .PHONY: run test lint pytest chaos clean
 
@@ -13,6 +14,9 @@ $(STAMP): pyproject.toml constraints.txt
 	command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@# Bytecode now, not at each first import: a worker's start (and each test server's
+	@# worker) would otherwise compile the project and its dependencies on a busy machine.
+	$(BIN)/python -m compileall -q -j 0 $(PACKAGES) worker.py $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') >/dev/null
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -6,10 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.projection import ProjectionActivities
-from core.config import get_settings
+from core.config import WorkerSizing, get_settings
 from core.db import get_engine, migrate
 from core.temporal import connect, ensure_search_attributes
 from registry.activity import RegistryActivities
@@ -26,13 +26,27 @@ def build_worker(
     executor: ThreadPoolExecutor,
     *,
     registry_settings: RegistrySettings | None = None,
-    max_cached_workflows: int = 1000,
+    sizing: WorkerSizing | None = None,
+    max_cached_workflows: int | None = None,
 ) -> Worker:
     """A worker for the pathway workflow; blocking DB activities run on ``executor``.
 
     Registry submission is off unless SIRT_REGISTRY_URL (or ``registry_settings``) sets a URL.
-    ``max_cached_workflows`` is the SDK's sticky cache (its default, 1000); 0 turns it off.
+    ``sizing`` defaults to WorkerSizing's defaults; ``max_cached_workflows`` overrides its cache
+    (0 turns the sticky cache off). ``executor`` should have a thread per activity slot.
     """
+    sizing = sizing or WorkerSizing()
+    if max_cached_workflows is not None:
+        slots = sizing.max_concurrent_workflow_tasks
+        if max_cached_workflows:
+            slots = min(slots, max(2, max_cached_workflows))
+        sizing = WorkerSizing(
+            **{
+                **sizing.model_dump(),
+                "max_cached_workflows": max_cached_workflows,
+                "max_concurrent_workflow_tasks": slots,
+            }
+        )
     projection = ProjectionActivities(engine)
     registry = RegistryActivities(engine, registry_settings)
     return Worker(
@@ -41,8 +55,11 @@ def build_worker(
         workflows=[PatientPathwayWorkflow],
         activities=[projection.project_pathway, registry.submit_registry_record],
         activity_executor=executor,
-        max_concurrent_activities=8,
-        max_cached_workflows=max_cached_workflows,
+        max_cached_workflows=sizing.max_cached_workflows,
+        max_concurrent_workflow_tasks=sizing.max_concurrent_workflow_tasks,
+        max_concurrent_activities=sizing.max_concurrent_activities,
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(sizing.workflow_task_pollers),
+        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(sizing.activity_task_pollers),
     )
 
 
@@ -56,9 +73,10 @@ async def run_worker() -> None:
     added = await ensure_search_attributes(client)
     if added:
         log.info("registered search attributes %s", ", ".join(added))
-    with ThreadPoolExecutor(max_workers=8) as executor:
-        worker = build_worker(client, get_engine(url), settings.task_queue, executor)
-        log.info("worker polling task queue %s", settings.task_queue)
+    sizing = settings.worker_sizing
+    with ThreadPoolExecutor(max_workers=sizing.max_concurrent_activities) as executor:
+        worker = build_worker(client, get_engine(url), settings.task_queue, executor, sizing=sizing)
+        log.info("worker polling task queue %s (%s)", settings.task_queue, sizing)
         await worker.run()
 
 

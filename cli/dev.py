@@ -83,8 +83,13 @@ async def _serve(settings: Settings, echo: Echo) -> None:
         )
     try:
         client = await connect(settings, create_key=True)
-        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="sirt-activity") as executor:
-            worker = build_worker(client, get_engine(url), settings.task_queue, executor)
+        sizing = settings.worker_sizing
+        with ThreadPoolExecutor(
+            max_workers=sizing.max_concurrent_activities, thread_name_prefix="sirt-activity"
+        ) as executor:
+            worker = build_worker(
+                client, get_engine(url), settings.task_queue, executor, sizing=sizing
+            )
             stop = asyncio.Event()
             # Delivery and the scheduler run beside the worker; the scheduler takes its
             # single-instance lock, so a second `sirt dev` would wait as a standby.

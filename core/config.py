@@ -2,9 +2,34 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Self
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkerSizing(BaseModel):
+    """How much a worker takes on at once; see docs/decisions.md ("Worker sizing").
+
+    The sticky cache bounds memory (each cached pathway holds a sandboxed workflow instance);
+    the workflow-task slots must fit inside it (the SDK's core would otherwise clamp them).
+    """
+
+    max_cached_workflows: int = Field(default=500, ge=0)
+    max_concurrent_workflow_tasks: int = Field(default=20, ge=2)
+    max_concurrent_activities: int = Field(default=8, ge=1)
+    workflow_task_pollers: int = Field(default=4, ge=2)
+    activity_task_pollers: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _slots_fit_in_the_cache(self) -> Self:
+        cache = self.max_cached_workflows
+        if cache and self.max_concurrent_workflow_tasks > cache:
+            raise ValueError(
+                f"max_concurrent_workflow_tasks: {self.max_concurrent_workflow_tasks} is more "
+                f"than max_cached_workflows ({cache}); lower it or raise the cache"
+            )
+        return self
 
 
 class Settings(BaseSettings):
@@ -46,6 +71,20 @@ class Settings(BaseSettings):
     encryption_key_file: Path | None = Field(
         default=None, description="Key file; defaults to data_dir/payload.key (mode 0600)."
     )
+    worker_max_cached_workflows: int = Field(
+        default=WorkerSizing().max_cached_workflows,
+        description="Pathways a worker keeps in memory (the sticky cache); 0 turns it off.",
+    )
+    worker_max_concurrent_workflow_tasks: int = Field(
+        default=WorkerSizing().max_concurrent_workflow_tasks,
+        description="Workflow tasks a worker runs at once; at most the cache size.",
+    )
+    worker_max_concurrent_activities: int = Field(
+        default=WorkerSizing().max_concurrent_activities,
+        description="Activities (projection, registry) at once; also the activity threads.",
+    )
+    worker_workflow_task_pollers: int = Field(default=WorkerSizing().workflow_task_pollers)
+    worker_activity_task_pollers: int = Field(default=WorkerSizing().activity_task_pollers)
 
     @property
     def temporal_ui_url(self) -> str:
@@ -56,6 +95,17 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The read model's URL, defaulting to a SQLite file in the data directory."""
         return self.database_url or f"sqlite:///{self.data_dir / 'sirt.db'}"
+
+    @property
+    def worker_sizing(self) -> WorkerSizing:
+        """The worker's sizing from SIRT_WORKER_* (validated: slots must fit in the cache)."""
+        return WorkerSizing(
+            max_cached_workflows=self.worker_max_cached_workflows,
+            max_concurrent_workflow_tasks=self.worker_max_concurrent_workflow_tasks,
+            max_concurrent_activities=self.worker_max_concurrent_activities,
+            workflow_task_pollers=self.worker_workflow_task_pollers,
+            activity_task_pollers=self.worker_activity_task_pollers,
+        )
 
     @property
     def resolved_key_file(self) -> Path:
