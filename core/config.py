@@ -28,6 +28,12 @@ class Settings(BaseSettings):
         description="host:port where the Temporal SDK serves its Prometheus metrics; off if unset.",
     )
     web_port: int = Field(default=8000, description="Port of the web app under `sirt dev`.")
+    hl7_port: int = Field(default=2575, description="MLLP port for HL7v2 under `sirt dev`.")
+    intake_config_file: Path | None = Field(
+        default=None,
+        description="JSON IntakeConfig (LOINC codes and unit factors of results taken from "
+        "other systems); the documented table when unset.",
+    )
     centre: str = Field(default="DEMO", description="Centre code stamped on new pathways.")
     database_url: str | None = Field(
         default=None,
