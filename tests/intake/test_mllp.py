@@ -15,6 +15,7 @@ from models.vocab import Stage, TaskKind
 from tests import payloads
 from tests.intake.messages import connect, death, listener, new_nhs_number, oru
 from tests.journey import Journey, drive_to
+from tests.processes import sirt_env, sirt_process
 
 BILIRUBIN, ALBUMIN, ALT, PLATELETS, INR = "1975-2", "1751-7", "1742-6", "777-3", "6301-6"
 
@@ -219,3 +220,21 @@ async def test_a_burst_of_500_results_over_five_connections_loses_none(pathways,
 
     assert [c for codes in results for c in codes] == ["AA"] * 500
     assert len(outcomes(j, "external_results")) == 500
+
+
+async def test_sirt_hl7_listen_is_a_process_of_its_own(pathways, intake, db_url, tmp_path):
+    nhs = new_nhs_number(8)
+    j = await drive_to(pathways, Stage.MDT_REVIEW, patient=patient(nhs))
+    target = pathways.client.service_client.config.target_host
+    env = sirt_env(tmp_path, SIRT_TEMPORAL_ADDRESS=target, DATABASE_URL=db_url)
+    port = int(env["SIRT_HL7_PORT"])
+    with sirt_process(tmp_path, ["hl7", "listen"], env) as listening:
+        await asyncio.to_thread(
+            listening.wait_for_output, f"HL7v2 MLLP listener on 127.0.0.1:{port}", 60
+        )
+        client = await connect(port)
+        ack = await client.send(oru("LAB-0008", nhs, await j.today(), [(ALT, "33", "U/L")]))
+        await client.close()
+    assert ack.code == "AA"
+    [recorded] = outcomes(j, "external_results")
+    assert recorded.data["labs"]["alt_u_l"] == 33.0
