@@ -59,6 +59,7 @@ ROUTERS: tuple[tuple[str, APIRouter], ...] = (
     ("", ops.metrics_router),
     ("", auth.router),
     ("", pages.router),
+    ("", intake_routes.pages_router),
     ("", health.router),
 )
 

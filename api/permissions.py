@@ -52,6 +52,7 @@ MATRIX: Mapping[str, frozenset[Role]] = {
     "task:ack": frozenset({C}) | CLINICAL,
     "notifications:admin": frozenset({ADMIN}),
     "intake:reconcile": frozenset({C}),
+    "intake:fhir": frozenset({C, ADMIN}),
     **{step_action(step): roles for step, roles in _STEP_ROLES.items()},
 }
 
@@ -74,6 +75,7 @@ DESCRIPTIONS: Mapping[str, str] = {
     "task:ack": "Acknowledge an overdue task (stops its escalation)",
     "notifications:admin": "Retry dead-lettered notifications",
     "intake:reconcile": "Link or discard messages from other systems that matched no pathway",
+    "intake:fhir": "Send FHIR results (Observation) and deaths (Patient) from hospital systems",
     **{step_action(step): text for step, text in _STEP_TEXT.items()},
 }
 

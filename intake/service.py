@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 from core import clock
 from core.pathways import submit_step
-from intake import hl7v2, store
+from intake import fhir, hl7v2, store
 from intake.instruction import Instruction, Malformed
 from intake.loinc import IntakeConfig
 from models.inbound import InboundMessageRow
@@ -55,11 +55,29 @@ class Intake:
         self.engine = engine
         self.config = config or IntakeConfig()
         self.sealer = store.Sealer(client)
-        self.readers: dict[str, Reader] = {"hl7v2": self._read_hl7}
+        self.readers: dict[str, Reader] = {"hl7v2": self._read_hl7, "fhir": self._read_fhir}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def _read_hl7(self, raw: bytes) -> Instruction:
         return hl7v2.instruction(hl7v2.parse(hl7v2.decode(raw)), self.config)
+
+    def _read_fhir(self, raw: bytes) -> Instruction:
+        return fhir.instruction(fhir.resource_of(raw), self.config)
+
+    # ------------------------------------------------------------ FHIR
+
+    async def receive_fhir(self, raw: bytes) -> Outcome:
+        """One FHIR resource (Observation, Bundle of them, Patient): stored, applied, answered.
+
+        Without an id there is nothing to key a resend on: it is refused, and not stored.
+        """
+        try:
+            data = fhir.resource_of(raw)
+            control = fhir.control_id(data)
+        except Malformed as exc:
+            return Outcome("rejected", "AR", str(exc))
+        _, outcome = await self.receive("fhir", control, str(data.get("resourceType")), raw)
+        return outcome
 
     # ------------------------------------------------------------ HL7v2
 
@@ -130,8 +148,9 @@ class Intake:
         found = await asyncio.to_thread(store.open_pathways_of, self.engine, instruction.nhs_number)
         if len(found) != 1:
             why = "no open pathway" if not found else f"{len(found)} open pathways"
+            element = "PID-3" if channel == "hl7v2" else "subject.identifier"
             return Outcome(
-                "unmatched", "AE", f"PID-3: {why} for this NHS number; sent for reconciliation"
+                "unmatched", "AE", f"{element}: {why} for this NHS number; sent for reconciliation"
             )
         return await self._apply(channel, control, instruction, found[0], "applied")
 

@@ -1,10 +1,12 @@
 """The reconciliation worklist: messages from other systems that matched no open pathway."""
 
+import json
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api import audit
@@ -12,6 +14,7 @@ from api.accounts import Principal
 from api.audit import Outcome
 from api.deps import CtxDep, require
 from api.service import ApiError
+from api.templating import flash, render
 from intake import store
 from intake.loinc import load_intake_config
 from intake.service import Intake, NotReconcilable
@@ -126,3 +129,116 @@ async def discard(
         detail=f"discarded {channel} {control_id}",
     )
     return Reconciled(channel=channel, control_id=control_id, status="discarded", detail=body.note)
+
+
+class IntakeAccepted(BaseModel):
+    """A FHIR result or death taken in: applied to the patient's pathway."""
+
+    resource_id: str
+    status: str
+    detail: str
+
+
+def _loc(text: str) -> list[str]:
+    # Our reasons start with the element: "Observation.valueQuantity.code: unit ...".
+    element = text.split(": ", 1)[0] if ": " in text else ""
+    return ["body", *element.split(".")] if element and " " not in element else ["body"]
+
+
+@router.post(
+    "/fhir",
+    status_code=201,
+    response_model=IntakeAccepted,
+    responses={422: {"description": "Not a resource taken here; detail names the element"}},
+)
+async def receive_fhir(
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            description="FHIR R4: an Observation (LOINC-coded result), a Bundle of "
+            "Observations of one patient, or a Patient with deceased[x]. Its id keys it.",
+            media_type="application/fhir+json",
+        ),
+    ],
+    ctx: CtxDep,
+    who: Annotated[Principal, Depends(require("intake:fhir"))],
+) -> IntakeAccepted:
+    """Take a FHIR result or death: 201 applied, 422 naming the element, 503 to send again."""
+    outcome = await _intake(ctx).receive_fhir(json.dumps(body).encode())
+    ok = outcome.code == "AA"
+    await run_in_threadpool(
+        audit.record,
+        ctx.engine,
+        who,
+        "intake:fhir",
+        Outcome.OK if ok else Outcome.INVALID,
+        pathway_id=outcome.pathway_id,
+        detail=f"fhir intake: {outcome.status}",
+    )
+    if outcome.status == "received":
+        raise ApiError(503, outcome.text)
+    if not ok:
+        raise ApiError(
+            422, [{"loc": _loc(outcome.text), "msg": outcome.text, "type": outcome.status}]
+        )
+    return IntakeAccepted(
+        resource_id=str(body.get("id")), status=outcome.status, detail=outcome.text
+    )
+
+
+# ---------------------------------------------------------------- the page
+
+pages_router = APIRouter(tags=["pages"])
+
+
+@pages_router.get("/intake")
+async def intake_page(
+    request: Request, ctx: CtxDep, who: Annotated[Principal, Depends(require("intake:reconcile"))]
+) -> Response:
+    """The reconciliation worklist, with a link and a discard form per message."""
+    items = await unmatched(ctx, who)
+    return render(
+        request, "intake.html", who, title="Messages to reconcile", active="intake", items=items
+    )
+
+
+@pages_router.post("/intake/{channel}/{control_id}/link")
+async def link_page(
+    request: Request,
+    channel: Channel,
+    control_id: ControlId,
+    ctx: CtxDep,
+    who: Annotated[Principal, Depends(require("intake:reconcile"))],
+) -> Response:
+    """Link from the page, then back to it with what happened."""
+    form = await request.form()
+    try:
+        body = LinkRequest(pathway_id=str(form.get("pathway_id", "")).strip())
+        done = await link(channel, control_id, body, ctx, who)
+        flash(request, f"{control_id}: {done.detail}.")
+    except ValidationError:
+        flash(request, f"{control_id}: pathway_id is not a pathway id.")
+    except ApiError as exc:
+        flash(request, f"{control_id}: {exc.detail}")
+    return RedirectResponse("/intake", status_code=303)
+
+
+@pages_router.post("/intake/{channel}/{control_id}/discard")
+async def discard_page(
+    request: Request,
+    channel: Channel,
+    control_id: ControlId,
+    ctx: CtxDep,
+    who: Annotated[Principal, Depends(require("intake:reconcile"))],
+) -> Response:
+    """Discard from the page, then back to it."""
+    form = await request.form()
+    try:
+        body = DiscardRequest(note=str(form.get("note", "")).strip())
+        await discard(channel, control_id, body, ctx, who)
+        flash(request, f"{control_id}: discarded.")
+    except ValidationError:
+        flash(request, f"{control_id}: note: say why it is discarded.")
+    except ApiError as exc:
+        flash(request, f"{control_id}: {exc.detail}")
+    return RedirectResponse("/intake", status_code=303)

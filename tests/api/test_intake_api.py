@@ -3,10 +3,13 @@ message that matched no open pathway."""
 
 from typing import Any
 
+import httpx
+
 from intake import store
 from intake.service import Intake
 from models.vocab import Role
 from tests import payloads
+from tests.api.conftest import BASE, login
 from tests.intake.messages import new_nhs_number, oru
 
 C = Role.COORDINATOR
@@ -51,3 +54,25 @@ async def test_a_coordinator_links_one_unmatched_result_and_discards_another(api
     assert "control_id: 'LAB-102' is not awaiting reconciliation" in again.text
     remaining = {m["control_id"] for m in (await api.get(C, "/intake/unmatched")).json()}
     assert not remaining & {"LAB-101", "LAB-102"}
+
+
+async def test_the_reconciliation_page_links_a_message(api, workflow_env, app, demo_users):
+    nhs = new_nhs_number(111)
+    pathway_id = await api.refer(patient={**payloads.PATIENT, "nhs_number": nhs})
+    intake = Intake(workflow_env.client, api.engine)
+    await intake.receive_hl7(
+        oru("LAB-111", new_nhs_number(112), await api.today(), [(ALT, "61", "U/L")])
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as browser:
+        token = await login(browser, demo_users[C])
+        page = await browser.get("/intake")
+        assert page.status_code == 200
+        assert '<tr data-control-id="LAB-111">' in page.text
+        r = await browser.post(
+            "/intake/hl7v2/LAB-111/link", data={"csrf_token": token, "pathway_id": pathway_id}
+        )
+        assert r.status_code == 303
+        after = await browser.get("/intake")
+    assert "LAB-111: applied as external-results" in after.text
+    assert '<tr data-control-id="LAB-111">' not in after.text
+    assert store.get(api.engine, "hl7v2", "LAB-111").status == "linked"
