@@ -75,4 +75,5 @@ async def test_the_reconciliation_page_links_a_message(api, workflow_env, app, d
         after = await browser.get("/intake")
     assert "LAB-111: applied as external-results" in after.text
     assert '<tr data-control-id="LAB-111">' not in after.text
-    assert store.get(api.engine, "hl7v2", "LAB-111").status == "linked"
+    row = store.get(api.engine, "hl7v2", "LAB-111")
+    assert row is not None and row.status == "linked"
