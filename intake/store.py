@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -19,6 +21,7 @@ from models.vocab import Stage
 # Statuses whose answer is final: a duplicate gets the same answer and nothing is applied again.
 FINAL = frozenset({"applied", "unmatched", "rejected", "refused", "linked", "discarded"})
 OPEN_STAGES = [s.value for s in Stage if not s.is_terminal]
+CHANNELS = ("hl7v2", "fhir")
 
 
 class Sealer:
@@ -131,3 +134,46 @@ def counts(engine: Engine) -> dict[tuple[str, str, str], int]:
             )
         ).all()
     return {(c, st, a or ""): n for c, st, a, n in rows}
+
+
+class ChannelCounts(BaseModel):
+    """One inbound channel's figures: messages in, answers out by code, the backlog."""
+
+    channel: str
+    received: int
+    answers: dict[str, int]  # ack code -> count (AA, AE, AR; "" not yet answered)
+    unmatched: int  # the reconciliation backlog
+
+
+def channel_counts(engine: Engine) -> list[ChannelCounts]:
+    """Per channel, for the ops dashboard and /metrics."""
+    by_channel: dict[str, ChannelCounts] = {
+        c: ChannelCounts(channel=c, received=0, answers={}, unmatched=0) for c in CHANNELS
+    }
+    for (channel, status, code), n in counts(engine).items():
+        row = by_channel.setdefault(
+            channel, ChannelCounts(channel=channel, received=0, answers={}, unmatched=0)
+        )
+        row.received += n
+        row.answers[code] = row.answers.get(code, 0) + n
+        if status == "unmatched":
+            row.unmatched += n
+    return list(by_channel.values())
+
+
+def exposition(engine: Engine) -> bytes:
+    """The same figures in Prometheus text format."""
+    registry = CollectorRegistry()
+    received = Gauge(
+        "sirt_intake_messages", "Inbound messages by channel and answer", ["channel", "ack"],
+        registry=registry,
+    )  # fmt: skip
+    backlog = Gauge(
+        "sirt_intake_reconciliation_backlog", "Messages awaiting reconciliation", ["channel"],
+        registry=registry,
+    )  # fmt: skip
+    for row in channel_counts(engine):
+        for code, n in row.answers.items():
+            received.labels(row.channel, code or "none").set(n)
+        backlog.labels(row.channel).set(row.unmatched)
+    return generate_latest(registry)

@@ -77,3 +77,42 @@ async def test_the_reconciliation_page_links_a_message(api, workflow_env, app, d
     assert '<tr data-control-id="LAB-111">' not in after.text
     row = store.get(api.engine, "hl7v2", "LAB-111")
     assert row is not None and row.status == "linked"
+
+
+def scrape(text: str) -> dict[str, float]:
+    """The intake series of a /metrics page, by name and labels."""
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("sirt_intake_")
+    }
+
+
+async def test_ops_see_messages_in_answers_out_and_the_backlog_per_channel(api, workflow_env):
+    nhs = new_nhs_number(121)
+    await api.refer(patient={**payloads.PATIENT, "nhs_number": nhs})
+    ops = api.auth(Role.OPS)
+    before = scrape((await api.http.get("/metrics", headers=ops)).text)
+    intake = Intake(workflow_env.client, api.engine)
+    today = await api.today()
+    await intake.receive_hl7(oru("LAB-121", nhs, today, [(ALT, "30", "U/L")]))
+    await intake.receive_hl7(oru("LAB-122", new_nhs_number(122), today, [(ALT, "30", "U/L")]))
+    await intake.receive_hl7(b"not HL7 at all")
+    await intake.receive_hl7(oru("LAB-121", nhs, today, [(ALT, "30", "U/L")]))  # a resend
+
+    r = await api.http.get("/metrics", headers=ops)
+    assert r.status_code == 200
+    after = scrape(r.text)
+    delta = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    assert delta == {
+        'sirt_intake_messages{ack="AA",channel="hl7v2"}': 1,
+        'sirt_intake_messages{ack="AE",channel="hl7v2"}': 1,
+        'sirt_intake_messages{ack="AR",channel="hl7v2"}': 1,
+        'sirt_intake_reconciliation_backlog{channel="hl7v2"}': 1,
+    }
+    overview = (await api.get(Role.OPS, "/ops/dashboard")).json()
+    channels = {c["channel"]: c for c in overview["intake"]}
+    assert (
+        channels["hl7v2"]["unmatched"]
+        == after['sirt_intake_reconciliation_backlog{channel="hl7v2"}']
+    )
