@@ -17,6 +17,7 @@ from models.tables import (
     VisitRow,
     WaitingClockRow,
 )
+from outbound.events import add_events
 
 
 def apply_batch(session: Session, batch: ProjectionBatch) -> bool:
@@ -64,6 +65,8 @@ def apply_batch(session: Session, batch: ProjectionBatch) -> bool:
                 pauses=[p.model_dump(mode="json") for p in clock.pauses],
             )
         )
+    # Events go out only for what this transaction commits (outbound/publish.py sends them).
+    add_events(session, batch)
     session.add(ProjectionLogRow(pathway_id=pid, seq=batch.seq, applied_at=batch.at))
     return True
 

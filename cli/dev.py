@@ -22,6 +22,7 @@ from core.temporal import connect
 from intake.run import run_hl7_listener
 from notifications.config import load_notify_config
 from notifications.delivery import run_delivery
+from outbound.publish import run_configured
 from scheduler.service import run_scheduler
 from worker import build_worker
 
@@ -102,6 +103,7 @@ async def _serve(settings: Settings, echo: Echo) -> None:
                     run_hl7_listener(settings, client, "127.0.0.1", settings.hl7_port, stop),
                     name="sirt-hl7",
                 ),
+                asyncio.create_task(run_configured(settings, stop), name="sirt-events"),
             ]
 
             def started() -> None:

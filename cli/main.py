@@ -26,6 +26,7 @@ from cli.errors import (
     read_json_object,
     validation_lines,
 )
+from cli.events import events_app
 from cli.hl7 import hl7_app
 from cli.notify import notify_app
 from cli.output import fmt, table, to_json
@@ -502,6 +503,7 @@ app.add_typer(notify_app, name="notify")
 app.add_typer(users_app, name="users")
 app.add_typer(demo_app, name="demo")
 app.add_typer(hl7_app, name="hl7")
+app.add_typer(events_app, name="events")
 # The deployment's processes, one per container.
 for command in (services.migrate, services.worker, services.scheduler, services.web):
     app.command()(handle_errors(command))

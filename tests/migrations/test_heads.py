@@ -14,6 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
+import models.events
 import models.inbound
 
 # Imported for their side effect: they register every table on SQLModel.metadata.
