@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlmodel import SQLModel
 from temporalio import activity
 
+from models.events import PathwayEventRow
 from models.state import ProjectionBatch
 from models.tables import (
     OutboxRow,
@@ -31,6 +32,7 @@ from models.tables import (
     VisitRow,
     WaitingClockRow,
 )
+from outbound.events import events_of
 
 # Columns the delivery loop owns: a re-sent message keeps its delivery bookkeeping.
 _OUTBOX_KEPT = frozenset({"delivered_at", "attempts"})
@@ -96,6 +98,12 @@ def _log_statement(dialect: str) -> Executable:
         .on_conflict_do_nothing(index_elements=["pathway_id", "seq"])
         .returning(log.c.seq)
     )
+
+
+def _insert_new(conn: Connection, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows``, leaving any that exist already as they are."""
+    if rows:
+        conn.execute(_insert(conn.dialect.name, model).on_conflict_do_nothing(), list(rows))
 
 
 def _upsert(
@@ -167,6 +175,9 @@ def apply_batch(conn: Connection, batch: ProjectionBatch) -> bool:
         for key, clock in batch.clocks.items()
     ]
     _upsert(conn, WaitingClockRow, clocks)
+    # Events go out only for what this transaction commits (outbound/publish.py sends them);
+    # one already queued (a task seen open again in a later batch) is left as it is.
+    _insert_new(conn, PathwayEventRow, [e.model_dump() for e in events_of(batch)])
     return True
 
 

@@ -33,6 +33,7 @@ from api.outages import (
 )
 from api.routes import audit as audit_routes
 from api.routes import auth, health, ops, pages, pathways, stats, worklist
+from api.routes import intake as intake_routes
 from api.service import ApiError, audit_fields, normalise_errors
 from api.settings import ApiSettings, load_or_create_secret
 from api.telemetry import time_requests
@@ -54,9 +55,11 @@ ROUTERS: tuple[tuple[str, APIRouter], ...] = (
     (API_PREFIX, stats.router),
     (API_PREFIX, audit_routes.router),
     (API_PREFIX, ops.router),
+    (API_PREFIX, intake_routes.router),
     ("", ops.metrics_router),
     ("", auth.router),
     ("", pages.router),
+    ("", intake_routes.pages_router),
     ("", health.router),
 )
 

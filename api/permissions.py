@@ -51,6 +51,8 @@ MATRIX: Mapping[str, frozenset[Role]] = {
     "calendar:view": frozenset({C}) | CLINICAL,
     "task:ack": frozenset({C}) | CLINICAL,
     "notifications:admin": frozenset({ADMIN}),
+    "intake:reconcile": frozenset({C}),
+    "intake:fhir": frozenset({C, ADMIN}),
     **{step_action(step): roles for step, roles in _STEP_ROLES.items()},
 }
 
@@ -72,6 +74,8 @@ DESCRIPTIONS: Mapping[str, str] = {
     "calendar:view": "iCalendar feed of upcoming procedures and visits for a role",
     "task:ack": "Acknowledge an overdue task (stops its escalation)",
     "notifications:admin": "Retry dead-lettered notifications",
+    "intake:reconcile": "Link or discard messages from other systems that matched no pathway",
+    "intake:fhir": "Send FHIR results (Observation) and deaths (Patient) from hospital systems",
     **{step_action(step): text for step, text in _STEP_TEXT.items()},
 }
 

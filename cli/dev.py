@@ -19,8 +19,10 @@ from core.config import Settings
 from core.db import get_engine, migrate
 from core.devserver import DevServer, DevServerError
 from core.temporal import connect
+from intake.run import run_hl7_listener
 from notifications.config import load_notify_config
 from notifications.delivery import run_delivery
+from outbound.publish import run_configured
 from scheduler.service import run_scheduler
 from worker import build_worker
 
@@ -102,11 +104,17 @@ async def _serve(settings: Settings, echo: Echo) -> None:
                 asyncio.create_task(
                     _web_app(settings, client, settings.web_port, stop), name="sirt-web"
                 ),
+                asyncio.create_task(
+                    run_hl7_listener(settings, client, "127.0.0.1", settings.hl7_port, stop),
+                    name="sirt-hl7",
+                ),
+                asyncio.create_task(run_configured(settings, stop), name="sirt-events"),
             ]
 
             def started() -> None:
                 echo(banner(settings, server))
                 echo(f"Web app:       http://127.0.0.1:{settings.web_port}  (API docs at /docs)")
+                echo(f"HL7v2 (MLLP):  127.0.0.1:{settings.hl7_port}  (sirt hl7 unmatched)")
                 echo("Demo logins (embedded demo only):")
                 for username, password, role in logins:
                     echo(f"  {username:<12} {password:<20} {role}")

@@ -26,6 +26,8 @@ from cli.errors import (
     read_json_object,
     validation_lines,
 )
+from cli.events import events_app
+from cli.hl7 import hl7_app
 from cli.notify import notify_app
 from cli.output import fmt, table, to_json
 from cli.runtime import run_async
@@ -500,6 +502,8 @@ app.command("dosimetry")(handle_errors(dosimetry))
 app.add_typer(notify_app, name="notify")
 app.add_typer(users_app, name="users")
 app.add_typer(demo_app, name="demo")
+app.add_typer(hl7_app, name="hl7")
+app.add_typer(events_app, name="events")
 # The deployment's processes, one per container.
 for command in (
     services.migrate,

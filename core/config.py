@@ -53,6 +53,21 @@ class Settings(BaseSettings):
         description="host:port where the Temporal SDK serves its Prometheus metrics; off if unset.",
     )
     web_port: int = Field(default=8000, description="Port of the web app under `sirt dev`.")
+    hl7_port: int = Field(default=2575, description="MLLP port for HL7v2 under `sirt dev`.")
+    events_webhook_url: str | None = Field(
+        default=None, description="Pathway CloudEvents are POSTed here (structured, signed)."
+    )
+    events_webhook_secret: str | None = Field(
+        default=None, description="HMAC-SHA256 secret of the events webhook's signature."
+    )
+    events_nats_url: str | None = Field(
+        default=None, description="NATS JetStream for pathway CloudEvents, e.g. nats://h:4222."
+    )
+    intake_config_file: Path | None = Field(
+        default=None,
+        description="JSON IntakeConfig (LOINC codes and unit factors of results taken from "
+        "other systems); the documented table when unset.",
+    )
     centre: str = Field(default="DEMO", description="Centre code stamped on new pathways.")
     database_url: str | None = Field(
         default=None,

@@ -81,6 +81,7 @@ def _default_steps() -> dict[TaskKind, StepPolicy]:
         TaskKind.CHASE_MISSED_VISIT: {"due_days": 7},
         TaskKind.LTFU_REVIEW: {"due_days": 14},
         TaskKind.REILD_REVIEW: {"due_days": 2, "escalate_after_days": 0},
+        TaskKind.CONFIRM_DEATH: {"due_days": 1},
     }
     return {kind: StepPolicy(role=TASKS[kind].role, **t) for kind, t in timings.items()}
 

@@ -361,3 +361,47 @@ class ClockResume(_Step):
 
     kind: ClockKind
     end: date
+
+
+class ExternalResults(_Step):
+    """Results another hospital system sent (an HL7v2 ORU^R01, a FHIR Observation), already
+    converted to the units of ``Labs`` by the intake's LOINC table."""
+
+    source: Literal["hl7v2", "fhir", "manual"]
+    collected_on: date
+    labs: Labs = Field(default_factory=Labs)
+    chromogranin_a_ug_l: float | None = Field(default=None, ge=0, le=1_000_000)
+    hiaa_5_umol_24h: float | None = Field(default=None, ge=0, le=100_000)
+
+    @model_validator(mode="after")
+    def _has_a_value(self) -> "ExternalResults":
+        markers = (self.chromogranin_a_ug_l, self.hiaa_5_umol_24h)
+        if not self.labs.model_dump(exclude_none=True) and all(m is None for m in markers):
+            raise ValueError("labs: no result of a mapped test")
+        return self
+
+
+class ReportedDeath(_Step):
+    """A death reported by another system (PAS ADT^A03/A08, FHIR Patient.deceased[x]).
+
+    It only opens a task: the pathway ends when a coordinator confirms it.
+    """
+
+    source: Literal["hl7v2", "fhir", "manual"]
+    died_on: date | None = Field(default=None, description="None: reported without a date.")
+
+
+class DeathConfirmation(_Step):
+    """A coordinator's answer to a reported death: confirmed (the pathway ends) or not."""
+
+    confirmed: bool
+    died_on: date | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _date_when_confirmed(self) -> "DeathConfirmation":
+        if self.confirmed and self.died_on is None:
+            raise ValueError("died_on: give the date of death to confirm it")
+        if not self.confirmed and not self.note:
+            raise ValueError("note: say why the reported death is not confirmed")
+        return self

@@ -65,6 +65,7 @@ class TaskKind(StrEnum):
     CHASE_MISSED_VISIT = "chase_missed_visit"
     LTFU_REVIEW = "ltfu_review"
     REILD_REVIEW = "reild_review"
+    CONFIRM_DEATH = "confirm_death"
 
 
 class TaskState(StrEnum):

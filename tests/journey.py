@@ -62,7 +62,8 @@ class Journey:
 
 async def start(pathways: Any, config: PathwayConfig | None = None, **referral: Any) -> Journey:
     handle = await pathways.start(payloads.referral(**referral), config)
-    stage = Stage.MDT_REVIEW if not referral else Stage.REFERRED
+    # Another patient's complete referral goes to the MDT too; other overrides leave it open.
+    stage = Stage.MDT_REVIEW if set(referral) <= {"patient"} else Stage.REFERRED
     return Journey(pathways, handle, await wait_for_stage(handle, stage))
 
 
@@ -72,14 +73,16 @@ async def drive_to(
     config: PathwayConfig | None = None,
     lung_dose_gy: float | None = None,
     workup: dict[str, Any] | None = None,
+    patient: dict[str, Any] | None = None,
 ) -> Journey:
-    """A complete referral taken through each step until the pathway is in ``stage``;
-    ``workup`` overrides fields of the work-up it records. ``lung_dose_gy`` picks the work-up
-    lung shunt fraction that gives the plan that (computed) lung dose."""
+    """A complete referral (of ``patient`` if given) taken through each step until the
+    pathway is in ``stage``; ``workup`` overrides fields of the work-up it records.
+    ``lung_dose_gy`` picks the work-up lung shunt fraction that gives the plan that (computed)
+    lung dose."""
     overrides = dict(workup or {})
     if lung_dose_gy is not None:
         overrides.setdefault("lung_shunt_fraction", payloads.lsf_for_lung_dose(lung_dose_gy))
-    j = await start(pathways, config)
+    j = await start(pathways, config, **({"patient": patient} if patient else {}))
     target = _ORDER.index(stage)
     if target >= 1:
         await j.step("mdt-decision", payloads.mdt(await j.today()))

@@ -31,6 +31,7 @@ def sirt_env(tmp: Path, **extra: str) -> dict[str, str]:
             "SIRT_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
             "SIRT_TEMPORAL_UI_PORT": str(free_port()),
             "SIRT_WEB_PORT": str(free_port()),
+            "SIRT_HL7_PORT": str(free_port()),
             "SIRT_TASK_QUEUE": f"tq-proc-{uuid.uuid4()}",
             "DATABASE_URL": f"sqlite:///{tmp / 'readmodel.db'}",
             "SIRT_ENCRYPTION_KEY": base64.b64encode(TEST_KEY).decode(),

@@ -260,3 +260,44 @@ def response_of(results: dict[str, Any]) -> Response | None:
     """The RECIST 1.1 category a visit's derived results hold, if any."""
     recist = results.get("recist")
     return Response(recist["response"]) if recist else None
+
+
+def lab_grades(labs: Labs, baseline_labs: Labs | None, config: ClinicalConfig) -> dict[str, int]:
+    """CTCAE grades of a panel of results (from a visit or another system), by test."""
+    values = _lab_values(labs)
+    if not values:
+        return {}
+    grades = grade_labs(values, _lab_values(baseline_labs), config.ctcae)
+    return {test.value: grade for test, grade in grades.items()}
+
+
+def external_reild(
+    labs: Labs,
+    collected_on: date,
+    *,
+    treated_on: date | None,
+    last_visit: FollowUpVisitRecord | None,
+    config: ClinicalConfig,
+) -> dict[str, Any] | None:
+    """REILD assessed from results another system sent, or None when it cannot be.
+
+    A lab feed carries no ascites: it comes from the treatment's latest visit, and without
+    one recording ascites there is nothing to assess (absence is never assumed).
+    """
+    if treated_on is None or labs.bilirubin_umol_l is None or labs.albumin_g_l is None:
+        return None
+    if last_visit is None or last_visit.ascites is None or collected_on < treated_on:
+        return None
+    assessment = assess_reild(
+        ReildInputs(
+            days_since_sirt=(collected_on - treated_on).days,
+            bilirubin_umol_l=labs.bilirubin_umol_l,
+            albumin_g_l=labs.albumin_g_l,
+            ascites=AscitesStatus(last_visit.ascites),
+            tumour_progression=last_visit.hepatic_progression_on is not None,
+            biliary_obstruction=last_visit.biliary_obstruction,
+        ),
+        config.liver_toxicity,
+    )
+    result: dict[str, Any] = assessment.model_dump(mode="json")
+    return result

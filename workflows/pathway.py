@@ -33,11 +33,14 @@ with workflow.unsafe.imports_passed_through():
         AmendTreatmentDate,
         ClockPauseRequest,
         ClockResume,
+        DeathConfirmation,
         DosimetryPlan,
+        ExternalResults,
         FollowUpVisitRecord,
         LtfuReview,
         MdtDecision,
         ReildReview,
+        ReportedDeath,
         ScheduleProcedure,
         TaskClosure,
         TreatmentRecord,
@@ -329,6 +332,33 @@ class PatientPathwayWorkflow:
     @resume_clock.validator
     def _check_resume_clock(self, d: ClockResume) -> None:
         self._try("resume_clock", d)
+
+    @workflow.update
+    async def record_external_results(self, d: ExternalResults) -> StepOutcome:
+        """Record results another system sent; REILD opens a review as a visit would."""
+        return await self._step("record_external_results", d)
+
+    @record_external_results.validator
+    def _check_record_external_results(self, d: ExternalResults) -> None:
+        self._try("record_external_results", d)
+
+    @workflow.update
+    async def report_death(self, d: ReportedDeath) -> StepOutcome:
+        """A death another system reported: a task to confirm it, never an exit."""
+        return await self._step("report_death", d)
+
+    @report_death.validator
+    def _check_report_death(self, d: ReportedDeath) -> None:
+        self._try("report_death", d)
+
+    @workflow.update
+    async def confirm_death(self, d: DeathConfirmation) -> StepOutcome:
+        """Confirm (the pathway ends as deceased) or reject a reported death."""
+        return await self._step("confirm_death", d)
+
+    @confirm_death.validator
+    def _check_confirm_death(self, d: DeathConfirmation) -> None:
+        self._try("confirm_death", d)
 
     # ---------------------------------------------------------------- applying a step
 

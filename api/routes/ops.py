@@ -23,6 +23,8 @@ from api.deps import CtxDep, require
 from api.outages import temporal_unreachable
 from api.telemetry import latency_exposition
 from core.config import Settings
+from intake.store import ChannelCounts, channel_counts
+from intake.store import exposition as intake_exposition
 from models.tables import PathwayRow
 from models.vocab import Stage
 from notifications.ack import AckError, acknowledge
@@ -58,6 +60,9 @@ class ServiceOverview(BaseModel):
     dashboard: OpsDashboard
     deliveries: dict[str, int] = Field(description="Delivery attempts by state.")
     dead_letters: int
+    intake: list[ChannelCounts] = Field(
+        default_factory=list, description="Inbound channels (HL7v2, FHIR): in, answers, backlog."
+    )
     temporal: TemporalHealth
     last_projection_at: datetime | None = Field(
         description="When a pathway activity last wrote the read model successfully."
@@ -125,10 +130,12 @@ async def service_overview(ctx: AppContext) -> ServiceOverview:
         return dashboard, delivery_counts(engine), count_dead_letters(engine), last
 
     dashboard, deliveries, dead, last_projection = await run_in_threadpool(from_read_model)
+    intake = await run_in_threadpool(channel_counts, ctx.engine)
     return ServiceOverview(
         dashboard=dashboard,
         deliveries=deliveries,
         dead_letters=dead,
+        intake=intake,
         last_projection_at=last_projection,
         temporal=await temporal_health(
             ctx.temporal(), ctx.settings.temporal_namespace, ctx.settings.task_queue
@@ -261,6 +268,7 @@ async def metrics(
 ) -> Response:
     """Prometheus metrics (scrape with an ops bearer token)."""
     body = await run_in_threadpool(metrics_response, ctx.engine)
+    body += await run_in_threadpool(intake_exposition, ctx.engine)
     body += latency_exposition() + await sdk_metrics(ctx.settings)
     return Response(body, media_type=CONTENT_TYPE)
 

@@ -79,6 +79,14 @@ def base_payloads(today: date) -> dict[str, dict[str, Any]]:
         "reild-review": {"findings": {"laboratory_abnormality": True}, "note": "bilirubin up"},
         "pause-clock": {"kind": "62-day", "start": day(), "reason": "patient choice"},
         "resume-clock": {"kind": "62-day", "end": day()},
+        "external-results": {
+            "source": "hl7v2",
+            "collected_on": day(),
+            "labs": {"bilirubin_umol_l": 40, "albumin_g_l": 30, "inr": 1.2},
+            "chromogranin_a_ug_l": 300,
+        },
+        "report-death": {"source": "hl7v2", "died_on": day()},
+        "confirm-death": {"confirmed": True, "died_on": day()},
     }
 
 

@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from clinical.errors import ClinicalRuleError
 from models.state import PathwayState
-from workflows.transitions import aftercare, clocks, procedures, selection
+from workflows.transitions import aftercare, clocks, intake, procedures, selection
 from workflows.transitions.working import Context, Effects, Working, refuse, require_step_stage
 
 __all__ = ["TRANSITIONS", "Context", "Effects", "Working", "attempt"]
@@ -40,6 +40,9 @@ TRANSITIONS: Mapping[str, Transition] = {
     "record_reild_review": aftercare.record_reild_review,
     "pause_clock": clocks.pause_clock,
     "resume_clock": clocks.resume_clock,
+    "record_external_results": intake.record_external_results,
+    "report_death": intake.report_death,
+    "confirm_death": intake.confirm_death,
 }
 
 
