@@ -32,7 +32,7 @@ from registry.config import RegistrySettings
 from registry.export import bundles_json, export_csv, export_json
 from registry.record import load_records
 from reports.audit import AuditReport, audit_report, render_audit_csv, render_audit_html
-from reports.dashboard import OpsDashboard, ops_dashboard
+from reports.dashboard import DashboardConfig, OpsDashboard, ops_dashboard
 from reports.metrics import CONTENT_TYPE, metrics_response
 
 router = APIRouter(tags=["ops"])
@@ -113,6 +113,11 @@ def ui_links(settings: Settings) -> dict[str, str]:
     return {stage: base + "?query=" + quote(f"PathwayStage='{stage}'") for stage in Stage}
 
 
+def dashboard_config(ctx: AppContext) -> DashboardConfig:
+    """The dashboard's settings: the worklists' horizon, so both count the same tasks."""
+    return DashboardConfig(horizon_days=ctx.api.worklist_horizon_days)
+
+
 async def service_overview(ctx: AppContext) -> ServiceOverview:
     """Everything the ops dashboard shows, for the JSON API and the page."""
     today = await ctx.today()
@@ -121,7 +126,7 @@ async def service_overview(ctx: AppContext) -> ServiceOverview:
         engine = ctx.engine
         with Session(engine) as session:
             last = session.exec(select(func.max(PathwayRow.updated_at))).one()
-        dashboard = ops_dashboard(engine, today)
+        dashboard = ops_dashboard(engine, today, dashboard_config(ctx))
         return dashboard, delivery_counts(engine), count_dead_letters(engine), last
 
     dashboard, deliveries, dead, last_projection = await run_in_threadpool(from_read_model)

@@ -4,18 +4,19 @@ They call the same functions as the JSON API, so authorisation, validation and a
 same whichever way a step arrives.
 """
 
+import re
 import secrets
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from api import service
 from api.accounts import Principal
-from api.deps import CtxDep, identity_visible, require
+from api.deps import PATHWAY_ID_PATTERN, CtxDep, identity_visible, require
 from api.forms import FormField, errors_by_field, fields_for, form_values, parse_form
 from api.idempotency import FORM_FIELD
 from api.outages import retry_after
@@ -23,6 +24,7 @@ from api.permissions import allowed, step_action
 from api.routes import ops as ops_routes
 from api.routes import pathways as pathway_api
 from api.routes import worklist as worklist_api
+from api.routes.ops import AckRequest
 from api.routes.pathways import PathwayId
 from api.schemas import PathwayDetail, SnoozeRequest
 from api.service import ApiError, validation_detail
@@ -83,39 +85,73 @@ async def home(who: Annotated[Principal, Depends(require("pathway:list"))]) -> R
 async def worklist_page(
     request: Request, ctx: CtxDep, who: Annotated[Principal, Depends(require("worklist:view"))]
 ) -> Response:
-    """My tasks; for coordinators also what is waiting on others."""
+    """My actionable tasks; for coordinators also what is waiting on others (a second tab)."""
     mine = await worklist_api.my_worklist(ctx, who)
     team = None
     if allowed(who.role, "worklist:team"):
         everyone = await worklist_api.team_worklist(ctx, who)
-        team = [t for t in everyone.items if t.role != who.role]
+        team = everyone.model_copy(
+            update={
+                "items": [t for t in everyone.items if t.role != who.role],
+                "total": everyone.total - mine.total,
+            }
+        )
+    tab = "team" if team is not None and request.query_params.get("tab") == "team" else "mine"
     return render(
         request,
         "worklist.html",
         who,
         title="My worklist",
         active="worklist",
-        items=mine.items,
+        mine=mine,
         team=team,
+        tab=tab,
     )
 
 
-@router.post("/tasks/{pathway_id}/{task_id}/snooze")
-async def snooze_page(
-    request: Request,
-    pathway_id: PathwayId,
-    task_id: str,
-    ctx: CtxDep,
-    who: Annotated[Principal, Depends(require("task:snooze"))],
+# A ticked task is "<pathway id>/<task id>" (both pseudonymous).
+_BULK_TASK = re.compile(PATHWAY_ID_PATTERN[1:-1].join(["^(", r")/([a-z0-9_\-]{1,64})$"]))
+
+
+@router.post("/worklist/bulk")
+async def worklist_bulk(
+    request: Request, ctx: CtxDep, who: Annotated[Principal, Depends(require("task:snooze"))]
 ) -> Response:
-    """Snooze from the worklist, then back to it."""
+    """Snooze or acknowledge the ticked tasks of my worklist, then back to it."""
     form = await request.form()
-    try:
-        days = SnoozeRequest(days=int(str(form.get("days", "1"))))
-        result = await worklist_api.snooze_task(pathway_id, task_id, days, ctx, who)
-        flash(request, f"Snoozed until {result.snoozed_until:%d %b %Y %H:%M}.")
-    except (ValueError, ApiError):
-        flash(request, "That task could not be snoozed.")
+    chosen = [m for v in form.getlist("task") if (m := _BULK_TASK.match(str(v)))]
+    action = str(form.get("action", ""))
+    if not chosen:
+        flash(request, "Choose at least one task, then snooze or acknowledge.")
+        return RedirectResponse("/worklist", status_code=303)
+    done = 0
+    if action == "acknowledge" and allowed(who.role, "task:ack"):
+        for m in chosen:
+            try:
+                await ops_routes.ack(m[1], m[2], AckRequest(), ctx, who)
+                done += 1
+            except HTTPException:
+                pass
+        verb = "Acknowledged"
+    elif action == "snooze":
+        try:
+            days = SnoozeRequest(days=int(str(form.get("days", "1"))))
+        except ValueError:
+            flash(request, "Snooze for: choose 1, 3 or 7 days.")
+            return RedirectResponse("/worklist", status_code=303)
+        for m in chosen:
+            try:
+                await worklist_api.snooze_task(m[1], m[2], days, ctx, who)
+                done += 1
+            except ApiError:
+                pass
+        verb = "Snoozed"
+    else:
+        flash(request, "Choose snooze or acknowledge.")
+        return RedirectResponse("/worklist", status_code=303)
+    skipped = len(chosen) - done
+    note = f"; {skipped} could not be (no longer open, or not yours)" if skipped else ""
+    flash(request, f"{verb} {done} task{'' if done == 1 else 's'}{note}.")
     return RedirectResponse("/worklist", status_code=303)
 
 

@@ -186,9 +186,13 @@ async def get_pathway(
     ctx: CtxDep,
     who: Annotated[Principal, Depends(require("pathway:view"))],
 ) -> PathwayDetail:
-    """One pathway's timeline: stage history, tasks, visits and recorded outcomes."""
+    """One pathway's timeline: stage history, tasks, visits, recorded outcomes and running
+    waiting-time clocks."""
+    today = await ctx.today()
     detail = await run_in_threadpool(
-        lambda: queries.pathway_detail(ctx.engine, pathway_id, with_identity=identity_visible(who))
+        lambda: queries.pathway_detail(
+            ctx.engine, pathway_id, with_identity=identity_visible(who), today=today
+        )
     )
     outcome = Outcome.OK if detail is not None else Outcome.NOT_FOUND
     await run_in_threadpool(

@@ -6,6 +6,7 @@ Screenshots go to tests/artifacts/.
 """
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -111,6 +112,7 @@ async def test_refer_decide_and_the_worklist_moves(
 
     # On the coordinator's worklist the MDT decision is waiting on others.
     await page.get_by_role("link", name="My worklist").click()
+    await page.get_by_role("link", name=re.compile("Waiting on others")).click()
     await expect(task_row(page, pathway_id, "mdt_decision")).to_be_visible()
     await expect(task_row(page, pathway_id, "schedule_workup")).to_have_count(0)
     await page.screenshot(path=ARTIFACTS / "03-coordinator-worklist-before.png", full_page=True)
