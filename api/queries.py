@@ -26,6 +26,7 @@ from api.schemas import (
     Worklist,
     WorklistItem,
 )
+from api.search import Search, SearchKind
 from clinical.clocks import ClockPause, ClockStatus, WaitingClock, clock_status
 from clinical.enums import ClockKind
 from models.catalogue import STEP_OF_TASK
@@ -85,11 +86,12 @@ def list_pathways(
     overdue: bool | None = None,
     due_within_days: int | None = None,
     role: Role | None = None,
+    search: Search | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> PathwayPage:
     """Pathways matching the filters, overdue first, then by next due date (none last)."""
-    filters: list[Any] = []
+    filters: list[Any] = [] if search is None else [_matches(search)]
     if stage is not None:
         filters.append(col(PathwayRow.stage) == stage)
     if overdue is not None:
@@ -119,6 +121,20 @@ def list_pathways(
         patients = _patients(session, [r.id for r in rows]) if with_identity else {}
         items = [PathwayPublic(**_pathway(r, patients.get(r.id))) for r in rows]
     return PathwayPage(items=items, total=total, limit=limit, offset=offset)
+
+
+def _matches(search: Search) -> Any:
+    """The pathways a search term finds; identity is matched in the patient table."""
+    if search.kind is SearchKind.PATHWAY_ID:
+        return col(PathwayRow.id).startswith(search.text, autoescape=True)
+    patient: Any
+    if search.kind is SearchKind.NHS_NUMBER:
+        patient = col(PatientRow.nhs_number) == search.text
+    elif search.kind is SearchKind.DATE_OF_BIRTH:
+        patient = col(PatientRow.date_of_birth) == search.day
+    else:
+        patient = func.lower(col(PatientRow.family_name)).startswith(search.text, autoescape=True)
+    return col(PathwayRow.id).in_(select(PatientRow.pathway_id).where(patient))
 
 
 def _patients(session: Session, ids: Sequence[str]) -> dict[str, PatientRow]:

@@ -26,7 +26,7 @@ from api.routes import pathways as pathway_api
 from api.routes import worklist as worklist_api
 from api.routes.ops import AckRequest
 from api.routes.pathways import PathwayId
-from api.schemas import PathwayDetail, SnoozeRequest
+from api.schemas import PathwayDetail, PathwayPage, SnoozeRequest
 from api.service import ApiError, validation_detail
 from api.templating import flash, render
 from core.pathways import STEPS
@@ -168,8 +168,21 @@ async def ops_page(
 async def pathways_page(
     request: Request, ctx: CtxDep, who: Annotated[Principal, Depends(require("pathway:list"))]
 ) -> Response:
-    """Pathways with filters; blank filters mean "any"."""
-    q = request.query_params
+    """Pathways with filters; blank filters mean "any". ``q`` searches (see api.search)."""
+    return await _pathways(request, ctx, who, dict(request.query_params))
+
+
+@router.post("/pathways/search")
+async def pathways_search(
+    request: Request, ctx: CtxDep, who: Annotated[Principal, Depends(require("pathway:list"))]
+) -> Response:
+    """The search form posts here, so a name or NHS number never sits in a URL (history,
+    proxy and server logs); the results are rendered straight away, not redirected."""
+    form = await request.form()
+    return await _pathways(request, ctx, who, {"q": str(form.get("q", ""))})
+
+
+async def _pathways(request: Request, ctx: CtxDep, who: Principal, q: dict[str, str]) -> Response:
     errors: list[str] = []
     stage = _parse(q.get("stage"), Stage, "stage", errors)
     role = _parse(q.get("role"), Role, "waiting on", errors)
@@ -179,28 +192,48 @@ async def pathways_page(
         errors.append("due within: between 0 and 3650 days")
         due = None
     offset = max(_parse(q.get("offset"), int, "offset", errors) or 0, 0)
-    page = await pathway_api.list_pathways(
-        ctx, who, stage=stage, overdue=overdue, due_within_days=due, role=role, offset=offset
-    )
-    filters = {k: v for k, v in q.items() if k != "offset" and v}
+    term = q.get("q", "").strip()[:100]
+    status = 200
+    try:
+        page = await pathway_api.list_pathways(
+            ctx, who, stage=stage, overdue=overdue, due_within_days=due, role=role,
+            offset=offset, q=term or None,
+        )  # fmt: skip
+    except ApiError as exc:
+        errors.append(_message(exc.detail))
+        status = exc.status
+        page = PathwayPage(items=[], total=0, limit=50, offset=0)
+    # Paging and filter links never carry the search term (it may be a name).
+    filters = {k: v for k, v in q.items() if k not in ("offset", "q") and v}
 
-    def link(new_offset: int) -> str:
-        return "/pathways?" + urlencode({**filters, "offset": new_offset})
+    def link(new_offset: int) -> str | None:
+        return None if term else "/pathways?" + urlencode({**filters, "offset": new_offset})
 
-    return render(
+    response = render(
         request,
         "pathways.html",
         who,
+        status_code=status,
         title="Pathways",
         active="pathways",
         page=page,
         filters=filters,
+        term=term,
+        can_identity=identity_visible(who),
+        no_referrer=bool(term),
         errors=errors,
         stages=list(Stage),
         roles=[r for r in Role if r in _TASK_ROLES],
         prev_url=link(max(offset - page.limit, 0)) if offset > 0 else None,
         next_url=link(offset + page.limit) if offset + page.limit < page.total else None,
     )
+    return response
+
+
+def _message(detail: str | list[dict[str, Any]]) -> str:
+    if isinstance(detail, str):
+        return detail.replace("q: ", "Search: ", 1)
+    return "; ".join(f"Search: {d['msg']}" for d in detail)
 
 
 _TASK_ROLES = {
