@@ -123,6 +123,19 @@ def list_pathways(
     return PathwayPage(items=items, total=total, limit=limit, offset=offset)
 
 
+def open_pathways_of(engine: Engine, nhs_number: str) -> list[str]:
+    """Pathways of this NHS number that have not ended, oldest first."""
+    ended = [s.value for s in Stage if s.is_terminal]
+    stmt = (
+        select(PathwayRow.id)
+        .join(PatientRow, col(PatientRow.pathway_id) == col(PathwayRow.id))
+        .where(col(PatientRow.nhs_number) == nhs_number, col(PathwayRow.stage).not_in(ended))
+        .order_by(col(PathwayRow.referred_at), col(PathwayRow.id))
+    )
+    with Session(engine) as session:
+        return list(session.exec(stmt).all())
+
+
 def _matches(search: Search) -> Any:
     """The pathways a search term finds; identity is matched in the patient table."""
     if search.kind is SearchKind.PATHWAY_ID:

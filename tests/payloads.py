@@ -3,8 +3,10 @@
 from datetime import date
 
 __all__ = ["date"]
+import itertools
 from typing import Any
 
+from clinical.nhs_number import _check_digit
 from models.referral import Referral
 
 # 943 476 5919 is a valid NHS number used in NHS Digital's examples.
@@ -16,10 +18,24 @@ PATIENT = {
 }
 
 
+_SERIAL = itertools.count(400_000_000)
+
+
+def fresh_nhs_number() -> str:
+    """A valid NHS number no earlier call returned: a second open pathway for one NHS number
+    is refused, and the test database is shared by the whole run."""
+    while True:
+        nine = f"{next(_SERIAL):09d}"
+        check = _check_digit(nine)
+        if check is not None:
+            return nine + str(check)
+
+
 def referral(**overrides: Any) -> Referral:
-    """A complete referral of a midgut NET patient, with any field overridden."""
+    """A complete referral of a midgut NET patient (a fresh NHS number each time unless a
+    patient is given), with any field overridden."""
     data: dict[str, Any] = {
-        "patient": PATIENT,
+        "patient": {**PATIENT, "nhs_number": fresh_nhs_number()},
         "primary_site": "midgut",
         "grade": 2,
         "ki67_pct": 8.0,

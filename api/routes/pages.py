@@ -274,6 +274,7 @@ async def refer_submit(
     payload, errors = parse_form(_REFERRAL_FIELDS, form)
     general: list[str] = []
     outage = False
+    duplicate_of: str | None = None
     if not errors:
         try:
             referral = Referral.model_validate(payload)
@@ -288,6 +289,7 @@ async def refer_submit(
             except ApiError as exc:
                 errors, general = _form_errors(_REFERRAL_FIELDS, exc.detail)
                 outage = exc.status == 503
+                duplicate_of = _duplicate_of(exc.detail)
             else:
                 flash(request, "Referral received: the pathway has started.")
                 return RedirectResponse(f"/pathways/{accepted.pathway_id}", status_code=303)
@@ -301,8 +303,16 @@ async def refer_submit(
         general=general,
         submitted=True,
         nonce=nonce or new_nonce(),
+        duplicate_of=duplicate_of,
     )
     return _unavailable(page) if outage else page
+
+
+def _duplicate_of(detail: str | list[dict[str, Any]]) -> str | None:
+    """The open pathway a duplicate referral was refused for (pseudonymous, safe in a link)."""
+    if isinstance(detail, str):
+        return None
+    return next((d["pathway_id"] for d in detail if d.get("type") == service.DUPLICATE), None)
 
 
 def _unavailable(page: Response) -> Response:
@@ -321,6 +331,7 @@ def _refer_page(
     general: list[str],
     submitted: bool,
     nonce: str,
+    duplicate_of: str | None = None,
 ) -> Response:
     return render(
         request,
@@ -328,6 +339,7 @@ def _refer_page(
         who,
         status_code=422 if errors or general else 200,
         nonce=nonce,
+        duplicate_of=duplicate_of,
         title="Refer a patient",
         active="refer",
         intro="A complete referral goes straight to MDT review; missing items open a triage task.",
