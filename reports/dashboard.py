@@ -618,3 +618,30 @@ def worklist(
             )
         )
     return out
+
+
+class WeekPerformance(BaseModel):
+    """Share of clocks stopped (patients treated) in one ISO week within their target."""
+
+    week: str
+    share_within_target: dict[ClockKind, float | None]
+
+
+def performance_by_week(
+    engine: Engine, today: date, config: DashboardConfig = DEFAULT_DASHBOARD
+) -> list[WeekPerformance]:
+    """31/62-day performance per ISO week, oldest first: ``clock_performance`` for each week's
+    window, so the pause rules stay in one place."""
+    out = []
+    with engine.connect() as conn:
+        tune(conn)
+        for start in week_starts(today, config.weeks):
+            end = min(start + timedelta(days=6), today)
+            clocks = clock_performance(conn, end, start, config)
+            out.append(
+                WeekPerformance(
+                    week=iso_week(start),
+                    share_within_target={c.kind: c.share_within_target for c in clocks},
+                )
+            )
+    return out

@@ -7,6 +7,7 @@ same whichever way a step arrives.
 import re
 import secrets
 from collections.abc import Callable, Coroutine
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -23,6 +24,7 @@ from api.outages import retry_after
 from api.permissions import allowed, step_action
 from api.routes import ops as ops_routes
 from api.routes import pathways as pathway_api
+from api.routes import report_pages
 from api.routes import worklist as worklist_api
 from api.routes.ops import AckRequest
 from api.routes.pathways import PathwayId
@@ -35,6 +37,7 @@ from models.referral import Referral
 from models.vocab import Role, Stage, TaskKind
 
 router = APIRouter(include_in_schema=False)
+router.include_router(report_pages.router)
 
 
 def step_title(step: str) -> str:
@@ -159,9 +162,24 @@ async def worklist_bulk(
 async def ops_page(
     request: Request, ctx: CtxDep, who: Annotated[Principal, Depends(require("ops:dashboard"))]
 ) -> Response:
-    """The service dashboard for operations staff: counts, waiting times, engine health."""
-    overview = await ops_routes.service_overview(ctx)
-    return render(request, "ops.html", who, title="Service dashboard", active="ops", o=overview)
+    """The service dashboard for operations staff: counts, waiting times, engine health, and
+    charts (served SVG), as of a chosen day (``?as_of=2026-11-01``; default today)."""
+    errors: list[str] = []
+    as_of = _parse(request.query_params.get("as_of"), date.fromisoformat, "as of", errors)
+    overview = await ops_routes.service_overview(ctx, as_of)
+    query = "?" + urlencode({"as_of": as_of.isoformat()}) if as_of else ""
+    return render(
+        request,
+        "ops.html",
+        who,
+        title="Service dashboard",
+        active="ops",
+        o=overview,
+        errors=errors,
+        as_of=as_of,
+        charts={name: f"/ops/charts/{name}.svg{query}" for name in report_pages.CHARTS},
+        chart_titles=report_pages.CHARTS,
+    )
 
 
 @router.get("/pathways")
