@@ -6,12 +6,17 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint pytest clean
 
+# The first run takes minutes: each step says what it is doing, and pip what it installs.
 $(STAMP): pyproject.toml constraints.txt
 	@# Debian's chromium drives the browser tests (never a downloaded browser build).
+	@echo "[1/3] Checking for Debian's chromium (browser tests) ..."
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@echo "[2/3] Creating $(VENV) ..."
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@echo "[3/3] Installing the pinned packages into $(VENV) (first run: a few minutes) ..."
+	$(BIN)/python -m pip install --progress-bar on -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+	@echo "Set up. Starting ..."
 
 run: $(STAMP)
 	$(BIN)/sirt dev

@@ -22,9 +22,9 @@ from api.forms import FormField, errors_by_field, fields_for, form_values, parse
 from api.idempotency import FORM_FIELD
 from api.outages import retry_after
 from api.permissions import allowed, step_action
+from api.routes import docs, report_pages
 from api.routes import ops as ops_routes
 from api.routes import pathways as pathway_api
-from api.routes import report_pages
 from api.routes import worklist as worklist_api
 from api.routes.ops import AckRequest
 from api.routes.pathways import PathwayId
@@ -38,6 +38,7 @@ from models.vocab import Role, Stage, TaskKind
 
 router = APIRouter(include_in_schema=False)
 router.include_router(report_pages.router)
+router.include_router(docs.router)
 
 
 def step_title(step: str) -> str:

@@ -53,3 +53,25 @@ async def test_charts_and_plots_load(
     await page.screenshot(path=ARTIFACTS / "11-audit-report.png", full_page=True)
     assert blocked == []
     await context.close()
+
+
+async def test_swagger_ui_renders_with_no_internet(base_url: str, browser: Browser) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = await browser.new_context(viewport={"width": 1366, "height": 900})
+    page = await context.new_page()
+    outside: list[str] = []
+
+    async def only_the_app(route: Any) -> None:
+        if route.request.url.startswith(base_url):
+            await route.continue_()
+        else:
+            outside.append(route.request.url)
+            await route.abort()
+
+    await page.route("**/*", only_the_app)
+    await page.goto(f"{base_url}/docs")
+    await expect(page.locator(".swagger-ui .info .title")).to_contain_text("SIRT Pathway")
+    await expect(page.get_by_text("/api/v1/pathways", exact=True).first).to_be_visible()
+    await page.screenshot(path=ARTIFACTS / "12-swagger-offline.png")
+    assert outside == []
+    await context.close()
