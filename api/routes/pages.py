@@ -34,6 +34,7 @@ from api.templating import flash, render
 from core.pathways import STEPS
 from models.catalogue import STEP_OF_TASK
 from models.referral import Referral
+from models.steps import ScheduleProcedure
 from models.vocab import Role, Stage, TaskKind
 
 router = APIRouter(include_in_schema=False)
@@ -359,6 +360,7 @@ def _refer_page(
         status_code=422 if errors or general else 200,
         nonce=nonce,
         duplicate_of=duplicate_of,
+        labels=_labels(_REFERRAL_FIELDS),
         title="Refer a patient",
         active="refer",
         intro="A complete referral goes straight to MDT review; missing items open a triage task.",
@@ -430,7 +432,8 @@ StepPage = Callable[..., Coroutine[Any, Any, Response]]
 def _step_pages(step: str) -> tuple[StepPage, StepPage]:
     """The GET (form) and POST (submit) handlers of one step's page."""
     fields = _FORM_FIELDS[step]
-    names = {f.name for f in fields}
+    names = _all_names(fields)
+    booking = _booking_of(step)
 
     async def show(
         request: Request,
@@ -440,7 +443,9 @@ def _step_pages(step: str) -> tuple[StepPage, StepPage]:
     ) -> Response:
         detail = await pathway_api.get_pathway(pathway_id, ctx, who)
         today = (await ctx.today()).isoformat()
-        values = {n: today for n in names & _TODAY_FIELDS}
+        values = {n: today for n in names if n.rsplit(".", 1)[-1] in _TODAY_FIELDS}
+        # The signer is the signed-in user (they may type someone else's name).
+        values.update({n: who.username for n in names if n.rsplit(".", 1)[-1] in _SIGNER})
         task_id = request.query_params.get("task_id")
         if task_id:
             values.update(_prefill(detail, task_id, names))
@@ -456,10 +461,20 @@ def _step_pages(step: str) -> tuple[StepPage, StepPage]:
     ) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
         nonce = _nonce(form)
+        confirmed = form.pop(CONFIRM_DATE, "") == "on"
         payload, errors = parse_form(fields, form)
         general: list[str] = []
         outage = False
-        if not errors:
+        booked: date | None = None
+        if not errors and booking and not confirmed:
+            detail = await pathway_api.get_pathway(pathway_id, ctx, who)
+            booked = _off_booking(detail, booking, payload)
+        if booked is not None:
+            general = [
+                f"This was booked for {booked:%d %b %Y}. Check the date it was performed, "
+                "then tick the box to confirm it and save again."
+            ]
+        elif not errors:
             try:
                 await service.submit(ctx, who, pathway_id, step, payload, nonce)
             except ApiError as exc:
@@ -481,10 +496,54 @@ def _step_pages(step: str) -> tuple[StepPage, StepPage]:
             general,
             submitted=True,
             nonce=nonce or new_nonce(),
+            confirm_date=booked,
         )
         return _unavailable(page) if outage else page
 
     return show, submit
+
+
+# Names (last segment) of fields prefilled with today, and with the signed-in user.
+_SIGNER = {"physicist", "signed_by"}
+# The box a user ticks to record a procedure on a date other than the booked one.
+CONFIRM_DATE = "confirm_other_date"
+
+
+def _labels(fields: list[FormField], parent: str = "") -> dict[str, str]:
+    """Each field's name to its label as the form shows it ("Labs: Bilirubin (umol/L)"), so
+    the error summary speaks in the form's words, not internal field names."""
+    out: dict[str, str] = {}
+    for f in fields:
+        label = f"{parent}: {f.label}" if parent else f.label
+        out[f.name] = label
+        out.update(_labels(f.children or [], label))
+    return out
+
+
+def _all_names(fields: list[FormField]) -> set[str]:
+    return {n for f in fields for n in (f.name, *_all_names(f.children or []))}
+
+
+def _booking_of(step: str) -> str | None:
+    """The outcome kind that books this step's procedure, from the step catalogue: the
+    ScheduleProcedure step of the same stage, for a step recording a ``performed_on``."""
+    spec = STEPS[step]
+    if "performed_on" not in spec.payload.model_fields:
+        return None
+    for other in STEPS.values():
+        if other.payload is ScheduleProcedure and set(other.stages) & set(spec.stages):
+            return other.tasks[0].kind.value if other.tasks else None
+    return None
+
+
+def _off_booking(detail: PathwayDetail, booking: str, payload: dict[str, Any]) -> date | None:
+    """The booked date, if the procedure is recorded on another day; else None."""
+    booked = [o for o in detail.outcomes if o.kind == booking and "scheduled_on" in o.data]
+    performed = payload.get("performed_on")
+    if not booked or not performed:
+        return None
+    on = date.fromisoformat(str(booked[-1].data["scheduled_on"]))
+    return on if str(performed) != on.isoformat() else None
 
 
 def _prefill(detail: PathwayDetail, task_id: str, names: set[str]) -> dict[str, str]:
@@ -512,6 +571,7 @@ def _step_page(
     *,
     submitted: bool,
     nonce: str,
+    confirm_date: date | None = None,
 ) -> Response:
     return render(
         request,
@@ -519,6 +579,9 @@ def _step_page(
         who,
         status_code=422 if errors or general else 200,
         nonce=nonce,
+        confirm_date=confirm_date,
+        confirm_name=CONFIRM_DATE,
+        labels=_labels(_FORM_FIELDS[step]),
         title=step_title(step),
         active="pathways",
         pathway=detail if identity_visible(who) else detail.model_copy(update={"patient": None}),
