@@ -51,7 +51,10 @@ async def test_referral_form_refers_and_shows_the_timeline(
         "referrer": "Dr Who",
         "referring_trust": "Somewhere NHS Trust",
         "carcinoid_syndrome": "no",
-        "prior_therapies": '[{"kind": "ssa", "last_given_on": "2026-01-01"}]',
+        # Repeatable rows, not a JSON box: row 1 filled, the empty rows ignored.
+        "prior_therapies.0.kind": "ssa",
+        "prior_therapies.0.last_given_on": "2026-01-01",
+        "prior_therapies.1.kind": "",
     }
     r = await browser.post("/pathways/new", data=data)
     assert r.status_code == 303, r.text
@@ -77,11 +80,12 @@ async def test_referral_form_shows_errors_next_to_fields(
             "patient.family_name": "X",
             "patient.given_name": "Y",
             "grade": "7",
-            "prior_therapies": "[not json",
+            "prior_therapies.0.kind": "prrt",
+            "prior_therapies.0.cycles": "0",
         },
     )
     assert r.status_code == 422
-    assert (field_error(r.text, "prior_therapies") or "").startswith("not valid JSON")
+    assert (field_error(r.text, "prior_therapies") or "").startswith("row 1, Cycles:")
     r = await browser.post(
         "/pathways/new",
         data={

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from api.routes.pages import _FORM_FIELDS, _labels
 from models.vocab import Role, Stage
+from tests import payloads
 from tests.api.conftest import BASE, Api, Login, login
 from tests.api.test_worklist_actionable import wait_for_read_model
 from tests.journey import drive_to
@@ -93,3 +94,49 @@ async def test_the_error_summary_uses_the_forms_labels(
     label = _labels(_FORM_FIELDS["mdt-decision"])["labs.bilirubin_umol_l"]
     assert f"{label}: " in summary
     assert "bilirubin_umol_l" not in re.sub(r'href="[^"]*"', "", summary)
+
+
+async def test_prior_therapies_and_positions_are_repeatable_rows_not_json(
+    api: Api, pathways: Any, browser: httpx.AsyncClient, demo_users: dict[Role, Login]
+) -> None:
+    token = await login(browser, demo_users[Role.COORDINATOR])
+    form = (await browser.get("/pathways/new")).text
+    assert 'class="mono"' not in form  # no JSON box on the referral form
+    for cell in ("prior_therapies.0.kind", "prior_therapies.2.last_given_on"):
+        assert f'name="{cell}"' in form
+    nhs = payloads.fresh_nhs_number()
+    data = {
+        "csrf_token": token,
+        "patient.nhs_number": nhs,
+        "patient.family_name": "Rows",
+        "patient.given_name": "Rita",
+        "patient.date_of_birth": "01/02/1955",
+        "primary_site": "midgut",
+        "grade": "2",
+        "prior_therapies.0.kind": "ssa",
+        "prior_therapies.0.last_given_on": "2026-01-10",
+        "prior_therapies.1.kind": "prrt",
+        "prior_therapies.1.last_given_on": "2025-11-02",
+        "prior_therapies.1.cycles": "4",
+    }
+    r = await browser.post("/pathways/new", data=data)
+    assert r.status_code == 303, r.text
+    pid = r.headers["location"].rsplit("/", 1)[-1]
+    detail = (await api.get(Role.COORDINATOR, f"/pathways/{pid}")).json()
+    assert detail["outcomes"][0]["data"]["prior_therapies"] == [
+        {"kind": "ssa", "last_given_on": "2026-01-10", "cycles": None},
+        {"kind": "prrt", "last_given_on": "2025-11-02", "cycles": 4},
+    ]
+    # A bad cell is named by its row and column, and the typed rows come back.
+    bad = {**data, "patient.nhs_number": payloads.fresh_nhs_number()}
+    bad["prior_therapies.1.cycles"] = "0"
+    r = await browser.post("/pathways/new", data=bad)
+    assert r.status_code == 422
+    assert "row 2, Cycles:" in html.unescape(r.text)
+    assert 'name="prior_therapies.1.last_given_on" value="2025-11-02"' in r.text
+    # The dosimetry plan's injection positions are rows too.
+    journey = await drive_to(pathways, Stage.DOSIMETRY_PLANNING)
+    await wait_for_read_model(api, journey.id, Stage.DOSIMETRY_PLANNING)
+    await login(browser, demo_users[Role.PHYSICIST])
+    page = (await browser.get(f"/pathways/{journey.id}/steps/dosimetry-plan")).text
+    assert 'name="positions.0.position"' in page and 'name="positions.0.activity_gbq"' in page
