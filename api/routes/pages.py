@@ -557,7 +557,14 @@ def _prefill(detail: PathwayDetail, task_id: str, names: set[str]) -> dict[str, 
     visit = next((v for v in detail.visits if v.id == task.visit_id), None)
     if visit is not None and "visit_code" in names:
         values["visit_code"] = visit.code
+    # Triage starts from what the referral lacked (the task says "missing: grade, ki67_pct").
+    if "missing_items" in names and (task.detail or "").startswith(_MISSING):
+        items = (task.detail or "").removeprefix(_MISSING).split(",")
+        values["missing_items"] = "\n".join(i.strip() for i in items if i.strip())
     return values
+
+
+_MISSING = "missing: "  # workflows.transitions.working.Working.request_missing
 
 
 def _step_page(

@@ -140,3 +140,19 @@ async def test_prior_therapies_and_positions_are_repeatable_rows_not_json(
     await login(browser, demo_users[Role.PHYSICIST])
     page = (await browser.get(f"/pathways/{journey.id}/steps/dosimetry-plan")).text
     assert 'name="positions.0.position"' in page and 'name="positions.0.activity_gbq"' in page
+
+
+async def test_triage_starts_from_the_missing_items(
+    api: Api, browser: httpx.AsyncClient, demo_users: dict[Role, Login]
+) -> None:
+    pid = await api.refer(grade=None, ki67_pct=None)
+    [task] = [
+        t
+        for t in (await api.get(Role.COORDINATOR, f"/pathways/{pid}")).json()["tasks"]
+        if t["kind"] == "triage_referral"
+    ]
+    await login(browser, demo_users[Role.COORDINATOR])
+    page = (await browser.get(f"/pathways/{pid}/steps/triage?task_id={task['id']}")).text
+    found = re.search(r'<textarea[^>]*id="f-missing_items"[^>]*>(.*?)</textarea>', page, re.S)
+    assert found is not None
+    assert found.group(1).splitlines() == ["grade", "ki67_pct"]
