@@ -38,8 +38,8 @@ from models.steps import ScheduleProcedure
 from models.vocab import Role, Stage, TaskKind
 
 router = APIRouter(include_in_schema=False)
-router.include_router(report_pages.router)
-router.include_router(docs.router)
+# Their routes join this router's (no prefix), so the app lists them like its own pages.
+router.routes.extend([*report_pages.router.routes, *docs.router.routes])
 
 
 def step_title(step: str) -> str:

@@ -42,6 +42,8 @@ PUBLIC = {
     "/readyz",
     "/docs",
     "/docs/oauth2-redirect",
+    "/docs/assets/{name}",
+    "/favicon.ico",
     f"{API}/openapi.json",
 }
 ROOT = Path(__file__).resolve().parents[2]
