@@ -114,6 +114,25 @@ async def worklist_page(
     )
 
 
+@router.post("/tasks/{pathway_id}/{task_id}/snooze")
+async def snooze_page(
+    request: Request,
+    pathway_id: PathwayId,
+    task_id: str,
+    ctx: CtxDep,
+    who: Annotated[Principal, Depends(require("task:snooze"))],
+) -> Response:
+    """Snooze from the worklist, then back to it."""
+    form = await request.form()
+    try:
+        days = SnoozeRequest(days=int(str(form.get("days", "1"))))
+        result = await worklist_api.snooze_task(pathway_id, task_id, days, ctx, who)
+        flash(request, f"Snoozed until {result.snoozed_until:%d %b %Y %H:%M}.")
+    except (ValueError, ApiError):
+        flash(request, "That task could not be snoozed.")
+    return RedirectResponse("/worklist", status_code=303)
+
+
 # A ticked task is "<pathway id>/<task id>" (both pseudonymous).
 _BULK_TASK = re.compile(PATHWAY_ID_PATTERN[1:-1].join(["^(", r")/([a-z0-9_\-]{1,64})$"]))
 
