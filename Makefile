@@ -3,21 +3,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := activities api cli clinical core demo migrations models notifications registry reports scheduler workflows
+PACKAGES := activities api cli clinical core demo intake migrations models notifications outbound registry reports scheduler workflows
 
 .PHONY: run test lint pytest chaos clean
 
+# The first run takes minutes: each step says what it is doing, and pip what it installs.
 $(STAMP): pyproject.toml constraints.txt
 	@# Debian's chromium drives the browser tests (never a downloaded browser build).
+	@echo "[1/3] Checking for Debian's chromium (browser tests) ..."
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	@# Debian's docker-compose validates docker-compose.yml (tests/test_compose.py); no daemon needed.
 	command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; }
+	@echo "[2/3] Creating $(VENV) ..."
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@echo "[3/3] Installing the pinned packages into $(VENV) (first run: a few minutes) ..."
+	$(BIN)/python -m pip install --progress-bar on -c constraints.txt -e '.[dev]'
 	@# Bytecode now, not at each first import: a worker's start (and each test server's
 	@# worker) would otherwise compile the project and its dependencies on a busy machine.
 	$(BIN)/python -m compileall -q -j 0 $(PACKAGES) worker.py $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') >/dev/null
 	touch $(STAMP)
+	@echo "Set up. Starting ..."
 
 run: $(STAMP)
 	$(BIN)/sirt dev

@@ -8,7 +8,7 @@ naming its keys. Validation errors come back as detail locs and are put next to 
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -184,10 +184,43 @@ def _field(name: str, schema: Schema, defs: Schema, required: bool, depth: int) 
     elif kind == "array" and _resolve(schema.get("items", {}), defs).get("type") == "string":
         f.widget = "lines"
         f.hint = "One per line." + (f" {f.hint}" if f.hint else "")
+    elif kind == "array" and (rows := _row_fields(name, schema, defs, depth)):
+        f.widget, f.children = "rows", rows
+        f.hint = "One row each; leave rows you do not need empty." + (
+            f" {f.hint}" if f.hint else ""
+        )
     else:
         f.widget = "json"
         f.hint = _json_hint(schema, defs) + (f". {f.hint}" if f.hint else "")
     return f
+
+
+SCALAR_WIDGETS = {"text", "number", "select", "date", "checkbox", "tristate"}
+MAX_ROWS = 10  # repeatable rows a form offers (no scripts: a fixed number of rows)
+
+
+def _row_fields(name: str, schema: Schema, defs: Schema, depth: int) -> list[FormField] | None:
+    """The columns of a list of small objects (prior therapies, injection positions, target
+    lesions), or None when an item is not flat enough for a row of inputs."""
+    items = _resolve(schema.get("items", {}), defs)
+    props = items.get("properties")
+    if items.get("type") != "object" or not props:
+        return None
+    required = set(items.get("required", []))
+    columns = [_field(f"{name}.{k}", v, defs, k in required, depth + 1) for k, v in props.items()]
+    return columns if all(c.widget in SCALAR_WIDGETS for c in columns) else None
+
+
+def row_name(column: FormField, index: int) -> str:
+    """The form name of one cell: ``prior_therapies.0.kind`` for column ``prior_therapies.kind``."""
+    parent, short = column.name.rsplit(".", 1)
+    return f"{parent}.{index}.{short}"
+
+
+def row_count(f: FormField, values: Mapping[str, str]) -> int:
+    """Rows to show: those filled in, and two more (at least three, at most MAX_ROWS)."""
+    used = [i for i in range(MAX_ROWS) for c in f.children if values.get(row_name(c, i))]
+    return min(max((max(used) + 3) if used else 3, 3), MAX_ROWS)
 
 
 def fields_for(model: type[BaseModel]) -> list[FormField]:
@@ -210,6 +243,18 @@ def _parse(f: FormField, form: Mapping[str, str], errors: dict[str, str]) -> tup
             if present:
                 sub[child.name.rsplit(".", 1)[-1]] = value
         return (bool(sub) or f.required), sub
+    if f.widget == "rows":
+        rows = []
+        for i in range(MAX_ROWS):
+            row: dict[str, Any] = {}
+            for c in f.children:
+                cell = replace(c, name=row_name(c, i))
+                present, value = _parse(cell, form, errors)
+                if present and (c.widget != "checkbox" or value):
+                    row[c.name.rsplit(".", 1)[-1]] = value
+            if row:
+                rows.append(row)
+        return bool(rows), rows
     if f.widget == "checkbox":
         return True, f.name in form
     raw = form.get(f.name, "").strip()
@@ -257,6 +302,10 @@ def errors_by_field(
             if candidate in names:
                 target = candidate
                 rest = ".".join(parts[n:])
+                if (row := re.match(r"^(\d+)(?:\.(\w+))?", rest)) is not None:
+                    # A cell of repeatable rows: "row 2, Last given on: ..."
+                    column = f", {label_for(row[2])}" if row[2] else ""
+                    rest = f"row {int(row[1]) + 1}{column}"
                 msg = f"{rest}: {msg}" if rest else msg
                 break
         if target is None:

@@ -112,7 +112,7 @@ def create_app(
             "Validation errors and refused steps return 422 with `detail[].loc` naming the field."
         ),
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served offline by api.routes.docs
         redoc_url=None,
         lifespan=lifespan,
     )

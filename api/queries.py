@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from api.schemas import (
     AuditEventPublic,
+    LaterTasks,
     OutcomePublic,
     PathwayDetail,
     PathwayPage,
@@ -22,12 +23,31 @@ from api.schemas import (
     Stats,
     TaskPublic,
     VisitPublic,
+    Worklist,
     WorklistItem,
 )
+from api.search import Search, SearchKind
+from clinical.clocks import ClockPause, ClockStatus, WaitingClock, clock_status
+from clinical.enums import ClockKind
 from models.catalogue import STEP_OF_TASK
-from models.tables import OutcomeRow, PathwayRow, PatientRow, StageHistoryRow, TaskRow, VisitRow
+from models.tables import (
+    OutcomeRow,
+    PathwayRow,
+    PatientRow,
+    StageHistoryRow,
+    TaskRow,
+    VisitRow,
+    WaitingClockRow,
+)
 from models.users import AuditEventRow, TaskSnoozeRow
 from models.vocab import Role, Stage, TaskState
+from reports.dashboard import (
+    CLOCK_STAGES,
+    DEFAULT_DASHBOARD,
+    DashboardConfig,
+    actionable_task,
+    horizon_end,
+)
 
 # The step that completes each kind of task, from the step catalogue.
 TASK_STEP: dict[str, str] = {kind.value: spec.slug for kind, spec in STEP_OF_TASK.items()}
@@ -66,11 +86,12 @@ def list_pathways(
     overdue: bool | None = None,
     due_within_days: int | None = None,
     role: Role | None = None,
+    search: Search | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> PathwayPage:
     """Pathways matching the filters, overdue first, then by next due date (none last)."""
-    filters: list[Any] = []
+    filters: list[Any] = [] if search is None else [_matches(search)]
     if stage is not None:
         filters.append(col(PathwayRow.stage) == stage)
     if overdue is not None:
@@ -102,6 +123,33 @@ def list_pathways(
     return PathwayPage(items=items, total=total, limit=limit, offset=offset)
 
 
+def open_pathways_of(engine: Engine, nhs_number: str) -> list[str]:
+    """Pathways of this NHS number that have not ended, oldest first."""
+    ended = [s.value for s in Stage if s.is_terminal]
+    stmt = (
+        select(PathwayRow.id)
+        .join(PatientRow, col(PatientRow.pathway_id) == col(PathwayRow.id))
+        .where(col(PatientRow.nhs_number) == nhs_number, col(PathwayRow.stage).not_in(ended))
+        .order_by(col(PathwayRow.referred_at), col(PathwayRow.id))
+    )
+    with Session(engine) as session:
+        return list(session.exec(stmt).all())
+
+
+def _matches(search: Search) -> Any:
+    """The pathways a search term finds; identity is matched in the patient table."""
+    if search.kind is SearchKind.PATHWAY_ID:
+        return col(PathwayRow.id).startswith(search.text, autoescape=True)
+    patient: Any
+    if search.kind is SearchKind.NHS_NUMBER:
+        patient = col(PatientRow.nhs_number) == search.text
+    elif search.kind is SearchKind.DATE_OF_BIRTH:
+        patient = col(PatientRow.date_of_birth) == search.day
+    else:
+        patient = func.lower(col(PatientRow.family_name)).startswith(search.text, autoescape=True)
+    return col(PathwayRow.id).in_(select(PatientRow.pathway_id).where(patient))
+
+
 def _patients(session: Session, ids: Sequence[str]) -> dict[str, PatientRow]:
     if not ids:
         return {}
@@ -109,7 +157,9 @@ def _patients(session: Session, ids: Sequence[str]) -> dict[str, PatientRow]:
     return {p.pathway_id: p for p in rows}
 
 
-def pathway_detail(engine: Engine, pathway_id: str, *, with_identity: bool) -> PathwayDetail | None:
+def pathway_detail(
+    engine: Engine, pathway_id: str, *, with_identity: bool, today: date | None = None
+) -> PathwayDetail | None:
     """One pathway's timeline from the read model; None if unknown."""
     with Session(engine) as session:
         row = session.get(PathwayRow, pathway_id)
@@ -132,6 +182,9 @@ def pathway_detail(engine: Engine, pathway_id: str, *, with_identity: bool) -> P
             tasks=[TaskPublic.model_validate(t, from_attributes=True) for t in tasks],
             visits=[VisitPublic.model_validate(v, from_attributes=True) for v in visits],
             outcomes=[OutcomePublic.model_validate(o, from_attributes=True) for o in outcomes],
+            clocks=running_clocks(session, [pathway_id], today).get(pathway_id, [])
+            if today is not None
+            else [],
         )
 
 
@@ -142,9 +195,15 @@ def worklist(
     role: Role | None,
     with_identity: bool,
     now: datetime,
+    today: date,
+    horizon_days: int = DEFAULT_DASHBOARD.horizon_days,
     limit: int = 200,
-) -> list[WorklistItem]:
-    """Open tasks (for ``role``, or all): overdue first, then by due date; snoozed at the end."""
+) -> Worklist:
+    """Actionable open tasks (for ``role``, or all): overdue first, then by due date; snoozed
+    at the end. Tasks beyond the horizon are counted per patient on the list, not listed."""
+    config = DashboardConfig(horizon_days=horizon_days)
+    actionable = actionable_task(today, horizon_end(today, config))
+    mine = [col(TaskRow.role) == role] if role is not None else []
     snoozed = col(TaskSnoozeRow.snoozed_until) > now
     stmt = (
         select(TaskRow, PathwayRow.stage, TaskSnoozeRow.snoozed_until)
@@ -155,7 +214,7 @@ def worklist(
             & (col(TaskSnoozeRow.task_id) == col(TaskRow.id))
             & (col(TaskSnoozeRow.user_id) == user_id),
         )
-        .where(col(TaskRow.state) == TaskState.OPEN)
+        .where(actionable, *mine)
         .order_by(
             case((snoozed, 1), else_=0),
             col(TaskRow.overdue).desc(),
@@ -165,11 +224,23 @@ def worklist(
         )
         .limit(limit)
     )
-    if role is not None:
-        stmt = stmt.where(col(TaskRow.role) == role)
     with Session(engine) as session:
+        total = session.exec(select(func.count()).select_from(TaskRow).where(actionable, *mine))
         rows = session.exec(stmt).all()
-        patients = _patients(session, [t.pathway_id for t, _, _ in rows]) if with_identity else {}
+        ids = sorted({t.pathway_id for t, _, _ in rows})
+        patients = _patients(session, ids) if with_identity else {}
+        clocks = running_clocks(session, ids, today)
+        later = session.exec(
+            select(TaskRow.pathway_id, func.count(), func.min(TaskRow.due_on))
+            .where(
+                col(TaskRow.state) == TaskState.OPEN,
+                ~actionable,
+                col(TaskRow.pathway_id).in_(ids),
+                *mine,
+            )
+            .group_by(col(TaskRow.pathway_id))
+            .order_by(col(TaskRow.pathway_id))
+        ).all()
         items = []
         for task, stage, snoozed_until in rows:
             until = _aware(snoozed_until)
@@ -180,9 +251,50 @@ def worklist(
                     step=TASK_STEP.get(task.kind),
                     snoozed_until=until if until is not None and until > now else None,
                     patient=_patient(patients.get(task.pathway_id)),
+                    days_overdue=max(0, (today - task.due_on).days),
+                    clocks=clocks.get(task.pathway_id, []),
                 )
             )
-        return items
+        return Worklist(
+            role=role,
+            horizon_days=horizon_days,
+            total=total.one(),
+            items=items,
+            later=[LaterTasks(pathway_id=p, tasks=n, next_due_on=d) for p, n, d in later],
+        )
+
+
+def running_clocks(
+    session: Session, pathway_ids: Sequence[str], today: date
+) -> dict[str, list[ClockStatus]]:
+    """The running waiting-time clocks of these pathways, as of ``today``: only pathways still
+    before treatment, as on the ops dashboard's tracking list."""
+    if not pathway_ids:
+        return {}
+    stmt = (
+        select(WaitingClockRow)
+        .join(PathwayRow, col(PathwayRow.id) == col(WaitingClockRow.pathway_id))
+        .where(
+            col(WaitingClockRow.pathway_id).in_(pathway_ids),
+            col(WaitingClockRow.stop_on).is_(None),
+            col(WaitingClockRow.start_on) <= today,
+            col(PathwayRow.stage).in_(CLOCK_STAGES),
+        )
+        .order_by(col(WaitingClockRow.pathway_id), col(WaitingClockRow.kind))
+    )
+    out: dict[str, list[ClockStatus]] = {}
+    for row in session.exec(stmt).all():
+        clock = WaitingClock(
+            kind=ClockKind(row.kind),
+            start=row.start_on,
+            pauses=tuple(ClockPause.model_validate(p) for p in row.pauses),
+        )
+        status = clock_status(clock, today, DEFAULT_DASHBOARD.clocks)
+        out.setdefault(row.pathway_id, []).append(status)
+    # The 62-day clock first: it is the one a PTL meeting asks about.
+    for statuses in out.values():
+        statuses.sort(key=lambda c: -c.target_days)
+    return out
 
 
 def _aware(value: datetime | None) -> datetime | None:

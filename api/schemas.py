@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import Field
 
 from clinical.finite import Finite
+from clinical.clocks import ClockStatus
 from models.state import StepOutcome
 from models.vocab import Role, Stage
 
@@ -101,6 +102,9 @@ class PathwayDetail(PathwayPublic):
     tasks: list[TaskPublic]
     visits: list[VisitPublic]
     outcomes: list[OutcomePublic]
+    clocks: list[ClockStatus] = Field(
+        default=[], description="Waiting-time clocks still running (before treatment)."
+    )
 
 
 class WorklistItem(TaskPublic):
@@ -110,13 +114,29 @@ class WorklistItem(TaskPublic):
     step: str | None = Field(description="The step (URL slug) that completes this task.")
     snoozed_until: datetime | None = None
     patient: PatientPublic | None = None
+    days_overdue: int = Field(default=0, description="Days since the due date (0 if not yet).")
+    clocks: list[ClockStatus] = Field(
+        default=[], description="The pathway's running waiting-time clocks."
+    )
+
+
+class LaterTasks(BaseModel):
+    """A patient's open tasks beyond the horizon, collapsed under the patient's row."""
+
+    pathway_id: str
+    tasks: int
+    next_due_on: date
 
 
 class Worklist(Finite):
-    """Open tasks, overdue first, then by due date; snoozed ones at the bottom."""
+    """Actionable open tasks (due within the horizon, or overdue), overdue first, then by due
+    date; snoozed ones at the bottom. Later tasks of the same patients are only counted."""
 
     role: Role | None = Field(description="The role whose tasks these are; None for the team.")
+    horizon_days: int = 14
+    total: int = Field(default=0, description="Actionable tasks, snoozed included (as /ops).")
     items: list[WorklistItem]
+    later: list[LaterTasks] = []
 
 
 class ReferralAccepted(Finite):

@@ -36,7 +36,7 @@ from core.pathways import (
     submit_step,
     valid_idempotency_key,
 )
-from models.referral import Referral
+from models.referral import Referral, identity_problems
 from models.vocab import Stage
 
 log = logging.getLogger("sirt.api")
@@ -144,6 +144,51 @@ def referral_key(
     return ReferralKey.of(f"user:{who.user_id}", referral, idempotency_key)
 
 
+DUPLICATE = "duplicate_referral"
+
+
+async def _check_identity(
+    ctx: AppContext, who: Principal, referral: Referral, source: str, pathway_id: str | None
+) -> None:
+    """Refuse an impossible date of birth (422), and a second open pathway for the same NHS
+    number unless a reason is stated (409, naming the open pathway). A keyed referral sent
+    again is not its own duplicate."""
+    problems = identity_problems(referral.patient, await ctx.today())
+    if problems:
+        await _audit(ctx, who, "pathway:refer", Outcome.INVALID, None, f"{source}: identity")
+        raise ApiError(
+            422,
+            [
+                {"loc": ["body", *field.split(".")], "msg": msg, "type": "value_error"}
+                for field, msg in problems
+            ],
+        )
+    if referral.second_pathway_reason:
+        return
+    nhs = referral.patient.nhs_number
+    others = [
+        p for p in await run_in_threadpool(queries.open_pathways_of, ctx.engine, nhs)
+        if p != pathway_id
+    ]  # fmt: skip
+    if others:
+        await _audit(ctx, who, "pathway:refer", Outcome.CONFLICT, others[0], f"{source}: duplicate")
+        msg = (
+            f"this NHS number already has an open pathway ({others[0]}): record on that "
+            "pathway, or state a reason for a second pathway (for example a new primary)"
+        )
+        raise ApiError(
+            409,
+            [
+                {
+                    "loc": ["body", "patient", "nhs_number"],
+                    "msg": msg,
+                    "type": DUPLICATE,
+                    "pathway_id": others[0],
+                }
+            ],
+        )
+
+
 async def refer(
     ctx: AppContext,
     who: Principal,
@@ -161,6 +206,8 @@ async def refer(
     pathway_id: str | None = None
     if key is not None:
         pathway_id = referral_pathway_id(ctx.temporal(), ctx.settings.centre, key)
+    await _check_identity(ctx, who, referral, source, pathway_id)
+    if key is not None and pathway_id is not None:
         found = await run_in_threadpool(
             idempotency.claim,
             ctx.engine,

@@ -26,6 +26,12 @@ class ApiSettings(BaseSettings):
     step_timeout_s: float = Field(
         default=30.0, gt=0, description="How long a step may take before the API gives up."
     )
+    worklist_horizon_days: int = Field(
+        default=14,
+        ge=0,
+        le=365,
+        description="Worklists (and /ops) show tasks due within this many days, or overdue.",
+    )
     refer_wait_s: float = Field(
         default=5.0, ge=0, description="How long a referral waits for its first read-model row."
     )

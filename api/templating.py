@@ -10,7 +10,7 @@ from fastapi.templating import Jinja2Templates
 
 from api.accounts import Principal
 from api.deps import csrf_token
-from api.forms import label_for
+from api.forms import label_for, row_count, row_name
 from api.permissions import allowed
 
 _DASH = "\u2013"  # an en dash: "nothing here"
@@ -77,6 +77,8 @@ templates.env.filters.update(
     stage=lambda s: _STAGES.get(str(s), str(s)),
 )
 templates.env.globals["role_label"] = lambda r: _ROLES.get(str(r), str(r))
+templates.env.globals["row_name"] = row_name
+templates.env.globals["row_count"] = row_count
 
 
 def render(

@@ -33,6 +33,7 @@ from cli.output import fmt, table, to_json
 from cli.runtime import run_async
 from cli.users import app as users_app
 from cli.views import pathway_list, pathway_status
+from core import clock
 from core.codec import MissingKeyError
 from core.config import Settings
 from core.db import get_engine
@@ -48,7 +49,7 @@ from core.pathways import (
     valid_idempotency_key,
 )
 from core.temporal import connect
-from models.referral import PrimarySite, PriorTherapyKind, Referral
+from models.referral import PrimarySite, PriorTherapyKind, Referral, identity_problems
 from models.state import PathwayState, StepOutcome
 from models.vocab import Stage
 
@@ -215,7 +216,9 @@ def refer(
     ] = None,
     family_name: Annotated[str | None, typer.Option(help="Patient's family name.")] = None,
     given_name: Annotated[str | None, typer.Option(help="Patient's given name.")] = None,
-    date_of_birth: Annotated[str | None, typer.Option(help="YYYY-MM-DD.")] = None,
+    date_of_birth: Annotated[
+        str | None, typer.Option(help="14/03/1958 (day first) or 1958-03-14.")
+    ] = None,
     received_on: Annotated[
         str | None, typer.Option(help="Date the referral arrived, YYYY-MM-DD.")
     ] = None,
@@ -296,6 +299,8 @@ def refer(
     if not data:
         raise CliError("give the referral with --file or options (see `sirt refer --help`)", 2)
     referral = Referral.model_validate(data)
+    for field, problem in identity_problems(referral.patient, clock.today()):
+        raise CliError(f"{field}: {problem}", EXIT_INVALID)
     rkey = ReferralKey.of(CLI_SCOPE, referral, referral_key)
     if rkey is None:
         rkey = ReferralKey(scope=CLI_SCOPE, kind="key", key=new_idempotency_key())

@@ -2,11 +2,22 @@
 
 from datetime import date
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from clinical.nhs_number import normalise_nhs_number
+from models.dates import uk_date
 from models.plausible import Plausible
+
+MAX_AGE_YEARS = 120
+
+# Typed as people write it (14/03/1958) or as ISO; a text box, not a browser date picker.
+BirthDate = Annotated[
+    date,
+    BeforeValidator(uk_date),
+    WithJsonSchema({"type": "string", "description": "Day/month/year, for example 14/03/1958."}),
+]
 
 
 class PrimarySite(StrEnum):
@@ -39,7 +50,7 @@ class PatientIdentity(Plausible):
     nhs_number: str = Field(description="10 digits with a modulus-11 check digit.")
     family_name: str = Field(min_length=1, max_length=100)
     given_name: str = Field(min_length=1, max_length=100)
-    date_of_birth: date
+    date_of_birth: BirthDate
 
     @field_validator("nhs_number")
     @classmethod
@@ -82,7 +93,34 @@ class Referral(Plausible):
         description="The referrer's own reference for this referral: a referral sent again "
         "with the same reference (by the same sender) returns the pathway the first one started.",
     )
+    second_pathway_reason: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=500,
+        description="Only when this patient already has an open pathway: why a second one "
+        "(for example a new primary).",
+    )
 
     def missing_items(self, required: tuple[str, ...]) -> list[str]:
         """The required items this referral lacks, in the order configured."""
         return [name for name in required if getattr(self, name, None) in (None, "", [])]
+
+
+def identity_problems(patient: PatientIdentity, today: date) -> list[tuple[str, str]]:
+    """What is impossible about a patient's identity on ``today`` as (field, message): a date
+    of birth in the future, or more than 120 years ago. Checked where a referral arrives (API,
+    pages, FHIR, CLI), which knows today's date; the model itself must stay clock-free because
+    workflows decode it on replay."""
+    born = patient.date_of_birth
+    if born > today:
+        return [("patient.date_of_birth", f"date of birth {born:%d/%m/%Y} is in the future")]
+    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    if age > MAX_AGE_YEARS:
+        return [
+            (
+                "patient.date_of_birth",
+                f"date of birth {born:%d/%m/%Y} makes the patient {age}: "
+                f"at most {MAX_AGE_YEARS} years",
+            )
+        ]
+    return []

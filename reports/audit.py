@@ -461,8 +461,30 @@ _STYLE = (
 )
 
 
-def render_audit_html(report: AuditReport) -> str:
-    """A self-contained HTML page (plots inline as data URIs) for download or display."""
+PLOTS = {"os": "Kaplan-Meier overall survival with numbers at risk",
+         "pfs": "Kaplan-Meier hepatic PFS with numbers at risk"}  # fmt: skip
+
+
+def plot_png(report: AuditReport, kind: str) -> bytes | None:
+    """A plot of the report as PNG bytes ("os" or "pfs"); None if there is no curve."""
+    encoded = {"os": report.os_plot_png, "pfs": report.pfs_plot_png}.get(kind)
+    return base64.b64decode(encoded) if encoded else None
+
+
+def render_audit_html(report: AuditReport, plot_url: Callable[[str], str] | None = None) -> str:
+    """A self-contained HTML page for download (plots inline as data URIs), or with
+    ``plot_url`` the plots as images the app serves (its CSP allows no data URIs)."""
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>SIRT audit {report.as_of.isoformat()}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>SIRT for NET liver metastases: NICE HTG720 audit</h1>"
+        + audit_body_html(report, plot_url)
+        + "</body></html>"
+    )
+
+
+def audit_body_html(report: AuditReport, plot_url: Callable[[str], str] | None = None) -> str:
+    """The report's sections (no page around them), escaped."""
     comparison = [
         [p.label, report.observed.get(p.metric, "-"), p.published, p.source]
         for p in report.published
@@ -504,18 +526,16 @@ def render_audit_html(report: AuditReport) -> str:
         ]
         for g in report.breakdown
     ]
+
+    def src(kind: str, png: str) -> str:
+        return html.escape(plot_url(kind)) if plot_url else f"data:image/png;base64,{png}"
+
     plots = "".join(
-        f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{png}"></figure>'
-        for alt, png in (
-            ("Kaplan-Meier overall survival with numbers at risk", report.os_plot_png),
-            ("Kaplan-Meier hepatic PFS with numbers at risk", report.pfs_plot_png),
-        )
+        f'<figure><img alt="{html.escape(PLOTS[kind])}" src="{src(kind, png)}"></figure>'
+        for kind, png in (("os", report.os_plot_png), ("pfs", report.pfs_plot_png))
         if png
     )
     return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>SIRT audit {report.as_of.isoformat()}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>SIRT for NET liver metastases: NICE HTG720 audit</h1>"
         f"<p>As of {report.as_of.isoformat()}; {report.treated} treated patients. Times from the "
         "first SIRT; patients alive are censored at their last recorded contact.</p>"
         "<h2>Compared with published figures</h2>"
@@ -531,5 +551,5 @@ def render_audit_html(report: AuditReport) -> str:
             selection,
         )
         + "<p>QLQ-C30 change uses the first score recorded before the 3-month visit as the "
-        "baseline: the pathway records no pre-treatment questionnaire.</p></body></html>"
+        "baseline: the pathway records no pre-treatment questionnaire.</p>"
     )

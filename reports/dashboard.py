@@ -85,6 +85,13 @@ class DashboardConfig(BaseModel):
         description="Operational standard: share of treated patients within the target.",
     )
     sent_days: int = Field(default=7, ge=1, description="Days of delivered reminders counted.")
+    horizon_days: int = Field(
+        default=14,
+        ge=0,
+        le=365,
+        description="A scheduled visit is actionable (on a worklist, counted here) when due "
+        "within this many days, or overdue; work without a window always is.",
+    )
     clocks: ClockConfig = Field(default_factory=ClockConfig)
 
 
@@ -295,12 +302,31 @@ def weekly_flow(conn: Connection, today: date, weeks: int) -> list[WeekFlow]:
     ]
 
 
+def horizon_end(today: date, config: DashboardConfig = DEFAULT_DASHBOARD) -> date:
+    """The last due date of an actionable task."""
+    return today + timedelta(days=config.horizon_days)
+
+
+def actionable_task(today: date, horizon: date) -> ColumnElement[bool]:
+    """An open task someone should act on now. Work without a window (triage, the MDT
+    decision, a booking, a review) is actionable from the moment it opens; a scheduled visit
+    (a window, ``not_before``) once it is due by ``horizon``, overdue ones included. The
+    worklists and this dashboard count the same tasks, so visits years ahead are on neither.
+    (``not_before <= due_on`` always; bounding it too lets the index serve the range.)"""
+    return and_(
+        T.state == TaskState.OPEN.value,
+        or_(T.not_before.is_(None), and_(T.not_before <= horizon, T.due_on <= horizon)),
+    )
+
+
 @lru_cache(maxsize=8)
 def _tasks_stmt(buckets: int) -> Select[Any]:
+    # actionable_task() as two index range scans of ix_task_open_actionable.
     open_ = T.state == TaskState.OPEN.value
+    horizon = _day("horizon")
     actionable = union_all(
         select(T.role, T.due_on).where(open_, T.not_before.is_(None)),
-        select(T.role, T.due_on).where(open_, T.not_before <= _day("today")),
+        select(T.role, T.due_on).where(open_, T.not_before <= horizon, T.due_on <= horizon),
     ).subquery()
     due = actionable.c.due_on
     columns: list[Any] = [
@@ -318,17 +344,18 @@ def _tasks_stmt(buckets: int) -> Select[Any]:
 def tasks_by_role(
     conn: Connection, today: date, config: DashboardConfig = DEFAULT_DASHBOARD
 ) -> list[RoleTasks]:
-    """Open, actionable tasks per role, overdue ones split by days overdue (today - due date).
+    """Open, actionable tasks per role (``actionable_task``), overdue ones split by days
+    overdue (today - due date).
 
-    A follow-up visit task is open from the day its visit is scheduled, but nobody can act on
-    it before its window opens (``not_before``): those are left out, or a centre with 40,000
-    patients in follow-up would show 270,000 "open" tasks. Two index-only range scans of
+    A follow-up visit task is open from the day its visit is scheduled, but only those due
+    within the horizon count, or a centre with 40,000 patients in follow-up would show
+    270,000 "open" tasks. Two index-only range scans of
     ``ix_task_open_actionable`` feed the grouping.
     """
     uppers = config.overdue_bucket_upper_days
     labels = bucket_labels(uppers)
     # Days overdue d = today - due_on; d in [lo, hi] <=> today - hi <= due_on <= today - lo.
-    params: dict[str, date] = {"today": today}
+    params: dict[str, date] = {"today": today, "horizon": horizon_end(today, config)}
     lower = 1  # due today is not overdue yet
     for i, upper in enumerate(uppers):
         params[f"latest{i}"] = today - timedelta(days=lower)
@@ -590,4 +617,31 @@ def worklist(
                 days_overdue=max(0, (today - due).days),
             )
         )
+    return out
+
+
+class WeekPerformance(BaseModel):
+    """Share of clocks stopped (patients treated) in one ISO week within their target."""
+
+    week: str
+    share_within_target: dict[ClockKind, float | None]
+
+
+def performance_by_week(
+    engine: Engine, today: date, config: DashboardConfig = DEFAULT_DASHBOARD
+) -> list[WeekPerformance]:
+    """31/62-day performance per ISO week, oldest first: ``clock_performance`` for each week's
+    window, so the pause rules stay in one place."""
+    out = []
+    with engine.connect() as conn:
+        tune(conn)
+        for start in week_starts(today, config.weeks):
+            end = min(start + timedelta(days=6), today)
+            clocks = clock_performance(conn, end, start, config)
+            out.append(
+                WeekPerformance(
+                    week=iso_week(start),
+                    share_within_target={c.kind: c.share_within_target for c in clocks},
+                )
+            )
     return out

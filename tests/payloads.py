@@ -3,9 +3,11 @@
 from datetime import date
 
 __all__ = ["date"]
+import itertools
 from typing import Any
 
 from clinical.plan_check import PlanFigures, assess_plan
+from clinical.nhs_number import _check_digit
 from models.referral import Referral
 from models.steps import WorkupResult
 from workflows.clinical_checks import workup_figures
@@ -19,10 +21,24 @@ PATIENT = {
 }
 
 
+_SERIAL = itertools.count(400_000_000)
+
+
+def fresh_nhs_number() -> str:
+    """A valid NHS number no earlier call returned: a second open pathway for one NHS number
+    is refused, and the test database is shared by the whole run."""
+    while True:
+        nine = f"{next(_SERIAL):09d}"
+        check = _check_digit(nine)
+        if check is not None:
+            return nine + str(check)
+
+
 def referral(**overrides: Any) -> Referral:
-    """A complete referral of a midgut NET patient, with any field overridden."""
+    """A complete referral of a midgut NET patient (a fresh NHS number each time unless a
+    patient is given), with any field overridden."""
     data: dict[str, Any] = {
-        "patient": PATIENT,
+        "patient": {**PATIENT, "nhs_number": fresh_nhs_number()},
         "primary_site": "midgut",
         "grade": 2,
         "ki67_pct": 8.0,

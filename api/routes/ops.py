@@ -3,7 +3,7 @@ registry export, iCalendar feeds and notification administration. All pseudonymo
 
 from datetime import UTC, date, datetime
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -34,7 +34,7 @@ from registry.config import RegistrySettings
 from registry.export import bundles_json, export_csv, export_json
 from registry.record import load_records
 from reports.audit import AuditReport, audit_report, render_audit_csv, render_audit_html
-from reports.dashboard import OpsDashboard, ops_dashboard
+from reports.dashboard import DashboardConfig, OpsDashboard, ops_dashboard
 from reports.metrics import CONTENT_TYPE, metrics_response
 
 router = APIRouter(tags=["ops"])
@@ -118,15 +118,20 @@ def ui_links(settings: Settings) -> dict[str, str]:
     return {stage: base + "?query=" + quote(f"PathwayStage='{stage}'") for stage in Stage}
 
 
-async def service_overview(ctx: AppContext) -> ServiceOverview:
-    """Everything the ops dashboard shows, for the JSON API and the page."""
-    today = await ctx.today()
+def dashboard_config(ctx: AppContext) -> DashboardConfig:
+    """The dashboard's settings: the worklists' horizon, so both count the same tasks."""
+    return DashboardConfig(horizon_days=ctx.api.worklist_horizon_days)
+
+
+async def service_overview(ctx: AppContext, as_of: date | None = None) -> ServiceOverview:
+    """Everything the ops dashboard shows, for the JSON API and the page, as of a day."""
+    today = as_of or await ctx.today()
 
     def from_read_model() -> tuple[OpsDashboard, dict[str, int], int, datetime | None]:
         engine = ctx.engine
         with Session(engine) as session:
             last = session.exec(select(func.max(PathwayRow.updated_at))).one()
-        dashboard = ops_dashboard(engine, today)
+        dashboard = ops_dashboard(engine, today, dashboard_config(ctx))
         return dashboard, delivery_counts(engine), count_dead_letters(engine), last
 
     dashboard, deliveries, dead, last_projection = await run_in_threadpool(from_read_model)
@@ -155,20 +160,21 @@ def _download(body: str, media_type: str, filename: str) -> Response:
     return Response(body, media_type=media_type, headers=headers)
 
 
-@router.get("/ops/dashboard", response_model=ServiceOverview)
-async def dashboard(
-    ctx: CtxDep, _who: Annotated[Principal, Depends(require("ops:dashboard"))]
-) -> ServiceOverview:
-    """Pathways by stage, flow per week, overdue tasks, waiting times, reminders, engine."""
-    return await service_overview(ctx)
-
-
 AsOf = Annotated[
     date | None, Query(description="Report as of this date (default today); e.g. a past audit.")
 ]
 
 
-async def _audit(ctx: AppContext, as_of: date | None) -> AuditReport:
+@router.get("/ops/dashboard", response_model=ServiceOverview)
+async def dashboard(
+    ctx: CtxDep, _who: Annotated[Principal, Depends(require("ops:dashboard"))], as_of: AsOf = None
+) -> ServiceOverview:
+    """Pathways by stage, flow per week, overdue tasks, waiting times, reminders, engine."""
+    return await service_overview(ctx, as_of)
+
+
+async def audit_report_for(ctx: AppContext, as_of: date | None) -> AuditReport:
+    """The audit report as of that day (today by default)."""
     day = as_of or await ctx.today()
     return await run_in_threadpool(audit_report, ctx.engine, day)
 
@@ -177,8 +183,11 @@ async def _audit(ctx: AppContext, as_of: date | None) -> AuditReport:
 async def audit_html(
     ctx: CtxDep, _who: Annotated[Principal, Depends(require("report:audit"))], as_of: AsOf = None
 ) -> HTMLResponse:
-    """NICE HTG720 3.2-3.4 outcomes, with Kaplan-Meier plots, as one page."""
-    return HTMLResponse(render_audit_html(await _audit(ctx, as_of)))
+    """NICE HTG720 3.2-3.4 outcomes, with Kaplan-Meier plots, as one page (the plots are
+    images the app serves: its CSP allows no data URIs)."""
+    query = "?" + urlencode({"as_of": as_of.isoformat()}) if as_of else ""
+    report = await audit_report_for(ctx, as_of)
+    return HTMLResponse(render_audit_html(report, lambda kind: f"/audit/{kind}.png{query}"))
 
 
 @router.get("/audit-report.csv")
@@ -186,7 +195,7 @@ async def audit_csv(
     ctx: CtxDep, _who: Annotated[Principal, Depends(require("report:audit"))], as_of: AsOf = None
 ) -> Response:
     """The audit report's tables as CSV."""
-    report = await _audit(ctx, as_of)
+    report = await audit_report_for(ctx, as_of)
     return _download(render_audit_csv(report), "text/csv", "sirt-audit.csv")
 
 

@@ -4,35 +4,42 @@ They call the same functions as the JSON API, so authorisation, validation and a
 same whichever way a step arrives.
 """
 
+import re
 import secrets
 from collections.abc import Callable, Coroutine
+from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from api import service
 from api.accounts import Principal
-from api.deps import CtxDep, identity_visible, require
+from api.deps import PATHWAY_ID_PATTERN, CtxDep, identity_visible, require
 from api.forms import FormField, errors_by_field, fields_for, form_values, parse_form
 from api.idempotency import FORM_FIELD
 from api.outages import retry_after
 from api.permissions import allowed, step_action
+from api.routes import docs, report_pages
 from api.routes import ops as ops_routes
 from api.routes import pathways as pathway_api
 from api.routes import worklist as worklist_api
+from api.routes.ops import AckRequest
 from api.routes.pathways import PathwayId
-from api.schemas import PathwayDetail, SnoozeRequest
+from api.schemas import PathwayDetail, PathwayPage, SnoozeRequest
 from api.service import ApiError, validation_detail
 from api.templating import flash, render
 from core.pathways import STEPS
 from models.catalogue import STEP_OF_TASK
 from models.referral import Referral
+from models.steps import ScheduleProcedure
 from models.vocab import Role, Stage, TaskKind
 
 router = APIRouter(include_in_schema=False)
+# Their routes join this router's (no prefix), so the app lists them like its own pages.
+router.routes.extend([*report_pages.router.routes, *docs.router.routes])
 
 
 def step_title(step: str) -> str:
@@ -83,20 +90,27 @@ async def home(who: Annotated[Principal, Depends(require("pathway:list"))]) -> R
 async def worklist_page(
     request: Request, ctx: CtxDep, who: Annotated[Principal, Depends(require("worklist:view"))]
 ) -> Response:
-    """My tasks; for coordinators also what is waiting on others."""
+    """My actionable tasks; for coordinators also what is waiting on others (a second tab)."""
     mine = await worklist_api.my_worklist(ctx, who)
     team = None
     if allowed(who.role, "worklist:team"):
         everyone = await worklist_api.team_worklist(ctx, who)
-        team = [t for t in everyone.items if t.role != who.role]
+        team = everyone.model_copy(
+            update={
+                "items": [t for t in everyone.items if t.role != who.role],
+                "total": everyone.total - mine.total,
+            }
+        )
+    tab = "team" if team is not None and request.query_params.get("tab") == "team" else "mine"
     return render(
         request,
         "worklist.html",
         who,
         title="My worklist",
         active="worklist",
-        items=mine.items,
+        mine=mine,
         team=team,
+        tab=tab,
     )
 
 
@@ -119,21 +133,95 @@ async def snooze_page(
     return RedirectResponse("/worklist", status_code=303)
 
 
+# A ticked task is "<pathway id>/<task id>" (both pseudonymous).
+_BULK_TASK = re.compile(PATHWAY_ID_PATTERN[1:-1].join(["^(", r")/([a-z0-9_\-]{1,64})$"]))
+
+
+@router.post("/worklist/bulk")
+async def worklist_bulk(
+    request: Request, ctx: CtxDep, who: Annotated[Principal, Depends(require("task:snooze"))]
+) -> Response:
+    """Snooze or acknowledge the ticked tasks of my worklist, then back to it."""
+    form = await request.form()
+    chosen = [m for v in form.getlist("task") if (m := _BULK_TASK.match(str(v)))]
+    action = str(form.get("action", ""))
+    if not chosen:
+        flash(request, "Choose at least one task, then snooze or acknowledge.")
+        return RedirectResponse("/worklist", status_code=303)
+    done = 0
+    if action == "acknowledge" and allowed(who.role, "task:ack"):
+        for m in chosen:
+            try:
+                await ops_routes.ack(m[1], m[2], AckRequest(), ctx, who)
+                done += 1
+            except HTTPException:
+                pass
+        verb = "Acknowledged"
+    elif action == "snooze":
+        try:
+            days = SnoozeRequest(days=int(str(form.get("days", "1"))))
+        except ValueError:
+            flash(request, "Snooze for: choose 1, 3 or 7 days.")
+            return RedirectResponse("/worklist", status_code=303)
+        for m in chosen:
+            try:
+                await worklist_api.snooze_task(m[1], m[2], days, ctx, who)
+                done += 1
+            except ApiError:
+                pass
+        verb = "Snoozed"
+    else:
+        flash(request, "Choose snooze or acknowledge.")
+        return RedirectResponse("/worklist", status_code=303)
+    skipped = len(chosen) - done
+    note = f"; {skipped} could not be (no longer open, or not yours)" if skipped else ""
+    flash(request, f"{verb} {done} task{'' if done == 1 else 's'}{note}.")
+    return RedirectResponse("/worklist", status_code=303)
+
+
 @router.get("/ops")
 async def ops_page(
     request: Request, ctx: CtxDep, who: Annotated[Principal, Depends(require("ops:dashboard"))]
 ) -> Response:
-    """The service dashboard for operations staff: counts, waiting times, engine health."""
-    overview = await ops_routes.service_overview(ctx)
-    return render(request, "ops.html", who, title="Service dashboard", active="ops", o=overview)
+    """The service dashboard for operations staff: counts, waiting times, engine health, and
+    charts (served SVG), as of a chosen day (``?as_of=2026-11-01``; default today)."""
+    errors: list[str] = []
+    as_of = _parse(request.query_params.get("as_of"), date.fromisoformat, "as of", errors)
+    overview = await ops_routes.service_overview(ctx, as_of)
+    query = "?" + urlencode({"as_of": as_of.isoformat()}) if as_of else ""
+    return render(
+        request,
+        "ops.html",
+        who,
+        title="Service dashboard",
+        active="ops",
+        o=overview,
+        errors=errors,
+        as_of=as_of,
+        charts={name: f"/ops/charts/{name}.svg{query}" for name in report_pages.CHARTS},
+        chart_titles=report_pages.CHARTS,
+    )
 
 
 @router.get("/pathways")
 async def pathways_page(
     request: Request, ctx: CtxDep, who: Annotated[Principal, Depends(require("pathway:list"))]
 ) -> Response:
-    """Pathways with filters; blank filters mean "any"."""
-    q = request.query_params
+    """Pathways with filters; blank filters mean "any". ``q`` searches (see api.search)."""
+    return await _pathways(request, ctx, who, dict(request.query_params))
+
+
+@router.post("/pathways/search")
+async def pathways_search(
+    request: Request, ctx: CtxDep, who: Annotated[Principal, Depends(require("pathway:list"))]
+) -> Response:
+    """The search form posts here, so a name or NHS number never sits in a URL (history,
+    proxy and server logs); the results are rendered straight away, not redirected."""
+    form = await request.form()
+    return await _pathways(request, ctx, who, {"q": str(form.get("q", ""))})
+
+
+async def _pathways(request: Request, ctx: CtxDep, who: Principal, q: dict[str, str]) -> Response:
     errors: list[str] = []
     stage = _parse(q.get("stage"), Stage, "stage", errors)
     role = _parse(q.get("role"), Role, "waiting on", errors)
@@ -143,28 +231,48 @@ async def pathways_page(
         errors.append("due within: between 0 and 3650 days")
         due = None
     offset = max(_parse(q.get("offset"), int, "offset", errors) or 0, 0)
-    page = await pathway_api.list_pathways(
-        ctx, who, stage=stage, overdue=overdue, due_within_days=due, role=role, offset=offset
-    )
-    filters = {k: v for k, v in q.items() if k != "offset" and v}
+    term = q.get("q", "").strip()[:100]
+    status = 200
+    try:
+        page = await pathway_api.list_pathways(
+            ctx, who, stage=stage, overdue=overdue, due_within_days=due, role=role,
+            offset=offset, q=term or None,
+        )  # fmt: skip
+    except ApiError as exc:
+        errors.append(_message(exc.detail))
+        status = exc.status
+        page = PathwayPage(items=[], total=0, limit=50, offset=0)
+    # Paging and filter links never carry the search term (it may be a name).
+    filters = {k: v for k, v in q.items() if k not in ("offset", "q") and v}
 
-    def link(new_offset: int) -> str:
-        return "/pathways?" + urlencode({**filters, "offset": new_offset})
+    def link(new_offset: int) -> str | None:
+        return None if term else "/pathways?" + urlencode({**filters, "offset": new_offset})
 
-    return render(
+    response = render(
         request,
         "pathways.html",
         who,
+        status_code=status,
         title="Pathways",
         active="pathways",
         page=page,
         filters=filters,
+        term=term,
+        can_identity=identity_visible(who),
+        no_referrer=bool(term),
         errors=errors,
         stages=list(Stage),
         roles=[r for r in Role if r in _TASK_ROLES],
         prev_url=link(max(offset - page.limit, 0)) if offset > 0 else None,
         next_url=link(offset + page.limit) if offset + page.limit < page.total else None,
     )
+    return response
+
+
+def _message(detail: str | list[dict[str, Any]]) -> str:
+    if isinstance(detail, str):
+        return detail.replace("q: ", "Search: ", 1)
+    return "; ".join(f"Search: {d['msg']}" for d in detail)
 
 
 _TASK_ROLES = {
@@ -205,6 +313,7 @@ async def refer_submit(
     payload, errors = parse_form(_REFERRAL_FIELDS, form)
     general: list[str] = []
     outage = False
+    duplicate_of: str | None = None
     if not errors:
         try:
             referral = Referral.model_validate(payload)
@@ -219,6 +328,7 @@ async def refer_submit(
             except ApiError as exc:
                 errors, general = _form_errors(_REFERRAL_FIELDS, exc.detail)
                 outage = exc.status == 503
+                duplicate_of = _duplicate_of(exc.detail)
             else:
                 flash(request, "Referral received: the pathway has started.")
                 return RedirectResponse(f"/pathways/{accepted.pathway_id}", status_code=303)
@@ -232,8 +342,16 @@ async def refer_submit(
         general=general,
         submitted=True,
         nonce=nonce or new_nonce(),
+        duplicate_of=duplicate_of,
     )
     return _unavailable(page) if outage else page
+
+
+def _duplicate_of(detail: str | list[dict[str, Any]]) -> str | None:
+    """The open pathway a duplicate referral was refused for (pseudonymous, safe in a link)."""
+    if isinstance(detail, str):
+        return None
+    return next((d["pathway_id"] for d in detail if d.get("type") == service.DUPLICATE), None)
 
 
 def _unavailable(page: Response) -> Response:
@@ -252,6 +370,7 @@ def _refer_page(
     general: list[str],
     submitted: bool,
     nonce: str,
+    duplicate_of: str | None = None,
 ) -> Response:
     return render(
         request,
@@ -259,6 +378,8 @@ def _refer_page(
         who,
         status_code=422 if errors or general else 200,
         nonce=nonce,
+        duplicate_of=duplicate_of,
+        labels=_labels(_REFERRAL_FIELDS),
         title="Refer a patient",
         active="refer",
         intro="A complete referral goes straight to MDT review; missing items open a triage task.",
@@ -330,7 +451,8 @@ StepPage = Callable[..., Coroutine[Any, Any, Response]]
 def _step_pages(step: str) -> tuple[StepPage, StepPage]:
     """The GET (form) and POST (submit) handlers of one step's page."""
     fields = _FORM_FIELDS[step]
-    names = {f.name for f in fields}
+    names = _all_names(fields)
+    booking = _booking_of(step)
 
     async def show(
         request: Request,
@@ -340,7 +462,9 @@ def _step_pages(step: str) -> tuple[StepPage, StepPage]:
     ) -> Response:
         detail = await pathway_api.get_pathway(pathway_id, ctx, who)
         today = (await ctx.today()).isoformat()
-        values = {n: today for n in names & _TODAY_FIELDS}
+        values = {n: today for n in names if n.rsplit(".", 1)[-1] in _TODAY_FIELDS}
+        # The signer is the signed-in user (they may type someone else's name).
+        values.update({n: who.username for n in names if n.rsplit(".", 1)[-1] in _SIGNER})
         task_id = request.query_params.get("task_id")
         if task_id:
             values.update(_prefill(detail, task_id, names))
@@ -356,10 +480,20 @@ def _step_pages(step: str) -> tuple[StepPage, StepPage]:
     ) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
         nonce = _nonce(form)
+        confirmed = form.pop(CONFIRM_DATE, "") == "on"
         payload, errors = parse_form(fields, form)
         general: list[str] = []
         outage = False
-        if not errors:
+        booked: date | None = None
+        if not errors and booking and not confirmed:
+            detail = await pathway_api.get_pathway(pathway_id, ctx, who)
+            booked = _off_booking(detail, booking, payload)
+        if booked is not None:
+            general = [
+                f"This was booked for {booked:%d %b %Y}. Check the date it was performed, "
+                "then tick the box to confirm it and save again."
+            ]
+        elif not errors:
             try:
                 await service.submit(ctx, who, pathway_id, step, payload, nonce)
             except ApiError as exc:
@@ -381,10 +515,54 @@ def _step_pages(step: str) -> tuple[StepPage, StepPage]:
             general,
             submitted=True,
             nonce=nonce or new_nonce(),
+            confirm_date=booked,
         )
         return _unavailable(page) if outage else page
 
     return show, submit
+
+
+# Names (last segment) of fields prefilled with today, and with the signed-in user.
+_SIGNER = {"physicist", "signed_by"}
+# The box a user ticks to record a procedure on a date other than the booked one.
+CONFIRM_DATE = "confirm_other_date"
+
+
+def _labels(fields: list[FormField], parent: str = "") -> dict[str, str]:
+    """Each field's name to its label as the form shows it ("Labs: Bilirubin (umol/L)"), so
+    the error summary speaks in the form's words, not internal field names."""
+    out: dict[str, str] = {}
+    for f in fields:
+        label = f"{parent}: {f.label}" if parent else f.label
+        out[f.name] = label
+        out.update(_labels(f.children or [], label))
+    return out
+
+
+def _all_names(fields: list[FormField]) -> set[str]:
+    return {n for f in fields for n in (f.name, *_all_names(f.children or []))}
+
+
+def _booking_of(step: str) -> str | None:
+    """The outcome kind that books this step's procedure, from the step catalogue: the
+    ScheduleProcedure step of the same stage, for a step recording a ``performed_on``."""
+    spec = STEPS[step]
+    if "performed_on" not in spec.payload.model_fields:
+        return None
+    for other in STEPS.values():
+        if other.payload is ScheduleProcedure and set(other.stages) & set(spec.stages):
+            return other.tasks[0].kind.value if other.tasks else None
+    return None
+
+
+def _off_booking(detail: PathwayDetail, booking: str, payload: dict[str, Any]) -> date | None:
+    """The booked date, if the procedure is recorded on another day; else None."""
+    booked = [o for o in detail.outcomes if o.kind == booking and "scheduled_on" in o.data]
+    performed = payload.get("performed_on")
+    if not booked or not performed:
+        return None
+    on = date.fromisoformat(str(booked[-1].data["scheduled_on"]))
+    return on if str(performed) != on.isoformat() else None
 
 
 def _prefill(detail: PathwayDetail, task_id: str, names: set[str]) -> dict[str, str]:
@@ -398,7 +576,14 @@ def _prefill(detail: PathwayDetail, task_id: str, names: set[str]) -> dict[str, 
     visit = next((v for v in detail.visits if v.id == task.visit_id), None)
     if visit is not None and "visit_code" in names:
         values["visit_code"] = visit.code
+    # Triage starts from what the referral lacked (the task says "missing: grade, ki67_pct").
+    if "missing_items" in names and (task.detail or "").startswith(_MISSING):
+        items = (task.detail or "").removeprefix(_MISSING).split(",")
+        values["missing_items"] = "\n".join(i.strip() for i in items if i.strip())
     return values
+
+
+_MISSING = "missing: "  # workflows.transitions.working.Working.request_missing
 
 
 def _step_page(
@@ -412,6 +597,7 @@ def _step_page(
     *,
     submitted: bool,
     nonce: str,
+    confirm_date: date | None = None,
 ) -> Response:
     return render(
         request,
@@ -419,6 +605,9 @@ def _step_page(
         who,
         status_code=422 if errors or general else 200,
         nonce=nonce,
+        confirm_date=confirm_date,
+        confirm_name=CONFIRM_DATE,
+        labels=_labels(_FORM_FIELDS[step]),
         title=step_title(step),
         active="pathways",
         pathway=detail if identity_visible(who) else detail.model_copy(update={"patient": None}),

@@ -21,6 +21,7 @@ from api.schemas import (
     StepResult,
     WithdrawRequest,
 )
+from api.search import Search, parse_search
 from api.service import ApiError
 from core.pathways import STEPS
 from models.referral import Referral
@@ -139,6 +140,30 @@ async def refer_fhir(
     return await service.refer(ctx, who, referral, "fhir", idempotency_key)
 
 
+async def _search(ctx: CtxDep, who: Principal, q: str) -> Search:
+    """The parsed search term; 422 naming q if unreadable, 403 for an identity search by a
+    role that may not see identity. Audited by kind, never by the term itself."""
+    try:
+        search = parse_search(q)
+    except ValueError as exc:
+        field, _, msg = str(exc).partition(": ")
+        raise ApiError(
+            422, [{"loc": ["query", field], "msg": msg, "type": "value_error"}]
+        ) from None
+    allowed_here = identity_visible(who) or not search.kind.identifying
+    await run_in_threadpool(
+        audit.record,
+        ctx.engine,
+        who,
+        "pathway:search",
+        Outcome.OK if allowed_here else Outcome.DENIED,
+        detail=f"by {search.kind}",
+    )
+    if not allowed_here:
+        raise ApiError(403, f"q: searching by {search.kind} is not available for your role")
+    return search
+
+
 @router.get("", response_model=PathwayPage)
 async def list_pathways(
     ctx: CtxDep,
@@ -151,10 +176,20 @@ async def list_pathways(
     ),
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="Find by NHS number (any spacing), family name (its start), date of "
+            "birth (14/03/1958 or 1958-03-14) or pathway id (its start). Identity searches "
+            "need a role that may see identity.",
+        ),
+    ] = None,
 ) -> PathwayPage:
     """Pathways from the read model, overdue first; names and NHS numbers only if allowed."""
     today = await ctx.today()
     with_identity = identity_visible(who)
+    search = await _search(ctx, who, q) if q and q.strip() else None
     page = await run_in_threadpool(
         lambda: queries.list_pathways(
             ctx.engine,
@@ -164,6 +199,7 @@ async def list_pathways(
             overdue=overdue,
             due_within_days=due_within_days,
             role=role,
+            search=search,
             limit=limit,
             offset=offset,
         )
@@ -186,9 +222,13 @@ async def get_pathway(
     ctx: CtxDep,
     who: Annotated[Principal, Depends(require("pathway:view"))],
 ) -> PathwayDetail:
-    """One pathway's timeline: stage history, tasks, visits and recorded outcomes."""
+    """One pathway's timeline: stage history, tasks, visits, recorded outcomes and running
+    waiting-time clocks."""
+    today = await ctx.today()
     detail = await run_in_threadpool(
-        lambda: queries.pathway_detail(ctx.engine, pathway_id, with_identity=identity_visible(who))
+        lambda: queries.pathway_detail(
+            ctx.engine, pathway_id, with_identity=identity_visible(who), today=today
+        )
     )
     outcome = Outcome.OK if detail is not None else Outcome.NOT_FOUND
     await run_in_threadpool(

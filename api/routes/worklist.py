@@ -19,33 +19,37 @@ router = APIRouter(tags=["worklist"])
 
 async def _worklist(ctx: CtxDep, who: Principal, *, team: bool) -> Worklist:
     now = await ctx.clock()
+    today = await ctx.today()
     with_identity = identity_visible(who)
-    items = await run_in_threadpool(
+    result = await run_in_threadpool(
         lambda: queries.worklist(
             ctx.engine,
             user_id=who.user_id,
             role=None if team else who.role,
             with_identity=with_identity,
             now=now,
+            today=today,
+            horizon_days=ctx.api.worklist_horizon_days,
         )
     )
-    if with_identity and items:
+    if with_identity and result.items:
         await run_in_threadpool(
             audit.record,
             ctx.engine,
             who,
             "worklist:team" if team else "worklist:view",
             Outcome.OK,
-            detail=f"{len(items)} tasks with identity",
+            detail=f"{len(result.items)} tasks with identity",
         )
-    return Worklist(role=None if team else who.role, items=items)
+    return result
 
 
 @router.get("/worklist", response_model=Worklist)
 async def my_worklist(
     ctx: CtxDep, who: Annotated[Principal, Depends(require("worklist:view"))]
 ) -> Worklist:
-    """Open tasks for my role: overdue first, then by due date; tasks I snoozed at the end."""
+    """Actionable tasks for my role (due within the horizon, or overdue): overdue first, then
+    by due date; tasks I snoozed at the end. Later tasks are counted per patient."""
     return await _worklist(ctx, who, team=False)
 
 

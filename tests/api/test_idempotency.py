@@ -191,8 +191,10 @@ async def test_a_referral_sent_twice_with_one_key_starts_one_pathway(api: Api) -
     assert pathway_count(api) == before + 1
     audited = [(a.outcome, a.detail) for a in api.audit(pid, "pathway:refer")]
     assert audited == [("ok", "json"), ("ok", "json: repeat")]
-    # Another sender's key never finds this pathway, even spelled the same.
-    admins = await send(api, ADMIN, "/pathways", body, "referral-0001")
+    # Another sender's key never finds this pathway, even spelled the same (the same patient
+    # again would be refused as a duplicate, so another patient).
+    other = {**body, "patient": {**body["patient"], "nhs_number": payloads.fresh_nhs_number()}}
+    admins = await send(api, ADMIN, "/pathways", other, "referral-0001")
     assert admins.status_code == 201
     assert admins.json()["pathway_id"] != pid
     assert pathway_count(api) == before + 2
@@ -335,7 +337,7 @@ async def test_the_referral_form_submitted_twice_starts_one_pathway(
     data = {
         "csrf_token": csrf_from(form),
         "idempotency_key": nonce_of(form),
-        "patient.nhs_number": "943 476 5919",
+        "patient.nhs_number": payloads.fresh_nhs_number(),
         "patient.family_name": "Doubleclick",
         "patient.given_name": "Dora",
         "patient.date_of_birth": "1960-05-01",
@@ -409,7 +411,7 @@ async def test_a_referral_entered_twice_with_its_reference_finds_the_first_pathw
 ) -> None:
     await login(browser, demo_users[C])
     data = {
-        "patient.nhs_number": "943 476 5919",
+        "patient.nhs_number": payloads.fresh_nhs_number(),
         "patient.family_name": "Twiceentered",
         "patient.given_name": "Tom",
         "patient.date_of_birth": "1960-05-01",

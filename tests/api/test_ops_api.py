@@ -2,11 +2,20 @@
 
 import re
 
+import pytest
+
 from models.vocab import Role, Stage
 from tests import payloads
 from tests.api.conftest import Api
 
 NAMES = (payloads.PATIENT["family_name"], payloads.PATIENT["given_name"], "9434765919")
+
+
+@pytest.fixture(autouse=True)
+def registry_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry export refuses to run without its pseudonym key once a treated patient is
+    in the shared test database (other API tests treat patients)."""
+    monkeypatch.setenv("SIRT_REGISTRY_PSEUDONYM_SECRET", "test-registry-secret")
 
 
 def no_identity(text: str) -> bool:

@@ -36,9 +36,11 @@ async def test_referral_form_refers_and_shows_the_timeline(
     assert form.status_code == 200
     for label in ['for="f-patient-nhs_number"', 'for="f-primary_site"', 'for="f-grade"']:
         assert label in form.text
+    nhs = payloads.fresh_nhs_number()
+    spaced = f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}"
     data = {
         "csrf_token": token,
-        "patient.nhs_number": "943 476 5919",
+        "patient.nhs_number": spaced,
         "patient.family_name": "Pageform",
         "patient.given_name": "Petra",
         "patient.date_of_birth": "1960-05-01",
@@ -49,13 +51,16 @@ async def test_referral_form_refers_and_shows_the_timeline(
         "referrer": "Dr Who",
         "referring_trust": "Somewhere NHS Trust",
         "carcinoid_syndrome": "no",
-        "prior_therapies": '[{"kind": "ssa", "last_given_on": "2026-01-01"}]',
+        # Repeatable rows, not a JSON box: row 1 filled, the empty rows ignored.
+        "prior_therapies.0.kind": "ssa",
+        "prior_therapies.0.last_given_on": "2026-01-01",
+        "prior_therapies.1.kind": "",
     }
     r = await browser.post("/pathways/new", data=data)
     assert r.status_code == 303, r.text
     timeline = await browser.get(r.headers["location"])
     assert "PAGEFORM, Petra" in timeline.text
-    assert "943 476 5919" in timeline.text
+    assert spaced in timeline.text
     assert 'id="current-stage">MDT review' in timeline.text
     assert "Referral received" in timeline.text
     # The page title (browser history, tab lists) carries no name.
@@ -75,11 +80,12 @@ async def test_referral_form_shows_errors_next_to_fields(
             "patient.family_name": "X",
             "patient.given_name": "Y",
             "grade": "7",
-            "prior_therapies": "[not json",
+            "prior_therapies.0.kind": "prrt",
+            "prior_therapies.0.cycles": "0",
         },
     )
     assert r.status_code == 422
-    assert (field_error(r.text, "prior_therapies") or "").startswith("not valid JSON")
+    assert (field_error(r.text, "prior_therapies") or "").startswith("row 1, Cycles:")
     r = await browser.post(
         "/pathways/new",
         data={
@@ -170,15 +176,18 @@ async def test_worklist_page_and_timeline_actions(
 ) -> None:
     pid = await api.refer()
     await login(browser, demo_users[Role.COORDINATOR])
-    html = (await browser.get("/worklist")).text
+    html = (await browser.get("/worklist?tab=team")).text
     row = re.search(
         rf'<tr data-pathway-id="{pid}" data-task-kind="mdt_decision".*?</tr>', html, re.S
     )
-    assert row is not None  # waiting on others: the MDT
+    assert row is not None  # waiting on others (the second tab): the MDT
     assert "TESTPATIENT, Zebedee" in row.group(0)
     await api.step(Role.MDT_CLINICIAN, pid, "mdt-decision", payloads.mdt(await api.today()))
+    assert (
+        f'data-pathway-id="{pid}" data-task-kind="mdt_decision"'
+        not in (await browser.get("/worklist?tab=team")).text
+    )
     html = (await browser.get("/worklist")).text
-    assert f'data-pathway-id="{pid}" data-task-kind="mdt_decision"' not in html
     row = re.search(
         rf'<tr data-pathway-id="{pid}" data-task-kind="schedule_workup".*?</tr>', html, re.S
     )

@@ -31,14 +31,15 @@ def fields(response: Any) -> list[list[Any]]:
 
 
 async def test_refer_json_starts_a_pathway_at_mdt_review(api: Api) -> None:
-    r = await api.post(C, "/pathways", payloads.referral().model_dump(mode="json"))
+    referral = payloads.referral()
+    r = await api.post(C, "/pathways", referral.model_dump(mode="json"))
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["stage"] == "MDT_REVIEW"
     assert body["pathway_id"].startswith("pathway-")
     assert "943" not in r.text  # the answer identifies the pathway, not the patient
     detail = (await api.get(C, f"/pathways/{body['pathway_id']}")).json()
-    assert detail["patient"]["nhs_number"] == "9434765919"
+    assert detail["patient"]["nhs_number"] == referral.patient.nhs_number
     assert [h["stage"] for h in detail["history"]] == ["REFERRED", "MDT_REVIEW"]
     assert [t["kind"] for t in detail["tasks"]] == ["mdt_decision"]
     assert detail["outcomes"][0]["kind"] == "referral"
@@ -81,7 +82,7 @@ def bundle(**changes: Any) -> dict[str, Any]:
         "id": "p1",
         "identifier": [
             {"system": "https://example.org/mrn", "value": "X123"},
-            {"system": NHS, "value": "9434765919"},
+            {"system": NHS, "value": payloads.fresh_nhs_number()},
         ],
         "name": [
             {"use": "usual", "family": "Nickname", "given": ["Zeb"]},
@@ -119,12 +120,14 @@ def bundle(**changes: Any) -> dict[str, Any]:
 
 
 async def test_refer_fhir_bundle(api: Api) -> None:
-    r = await api.post(C, "/pathways/fhir", bundle())
+    sent = bundle()
+    nhs = sent["entry"][0]["resource"]["identifier"][1]["value"]
+    r = await api.post(C, "/pathways/fhir", sent)
     assert r.status_code == 201, r.text
     assert r.json()["stage"] == "MDT_REVIEW"
     detail = (await api.get(C, f"/pathways/{r.json()['pathway_id']}")).json()
     assert detail["patient"] == {
-        "nhs_number": "9434765919",
+        "nhs_number": nhs,
         "family_name": "Fhirpatient",
         "given_name": "Zebedee",
         "date_of_birth": "1958-03-14",

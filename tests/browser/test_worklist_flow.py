@@ -6,6 +6,7 @@ Screenshots go to tests/artifacts/.
 """
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import serve_app
 from core.devserver import free_port, port_is_open
 from models.vocab import Role
+from tests import payloads
 from tests.api.conftest import Login, last_audit_id, make_app, referred_since
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -91,10 +93,10 @@ async def test_refer_decide_and_the_worklist_moves(
     # The coordinator refers a patient through the referral form.
     await sign_in(page, base_url, demo_users[Role.COORDINATOR])
     await page.get_by_role("link", name="Refer a patient").click()
-    await page.fill("#f-patient-nhs_number", "943 476 5919")
+    await page.fill("#f-patient-nhs_number", payloads.fresh_nhs_number())
     await page.fill("#f-patient-family_name", family)
     await page.fill("#f-patient-given_name", "Ada")
-    await page.fill("#f-patient-date_of_birth", "1961-02-03")
+    await page.fill("#f-patient-date_of_birth", "03/02/1961")
     await page.select_option("#f-primary_site", "midgut")
     await page.select_option("#f-grade", "2")
     await page.fill("#f-ki67_pct", "7.5")
@@ -111,6 +113,7 @@ async def test_refer_decide_and_the_worklist_moves(
 
     # On the coordinator's worklist the MDT decision is waiting on others.
     await page.get_by_role("link", name="My worklist").click()
+    await page.get_by_role("link", name=re.compile("Waiting on others")).click()
     await expect(task_row(page, pathway_id, "mdt_decision")).to_be_visible()
     await expect(task_row(page, pathway_id, "schedule_workup")).to_have_count(0)
     await page.screenshot(path=ARTIFACTS / "03-coordinator-worklist-before.png", full_page=True)

@@ -121,7 +121,7 @@ def read_bytes(files: list[Path]) -> bytes:
 async def refer(stack: Stack) -> str:
     """A complete referral made with `sirt refer --file`; its pathway id."""
     path = stack.tmp / f"referral-{uuid.uuid4()}.json"
-    path.write_text(payloads.referral().model_dump_json())
+    path.write_text(payloads.referral(patient=payloads.PATIENT).model_dump_json())
     result = await stack.sirt("refer", "--file", str(path))
     assert result.exit_code == 0, result.output
     pathway_id = result.stdout.strip()
@@ -288,7 +288,7 @@ async def test_submit_retried_with_its_key_applies_once(stack: Stack) -> None:
 
 async def test_refer_retried_with_its_key_starts_one_pathway(stack: Stack) -> None:
     path = stack.tmp / "referral-retry.json"
-    path.write_text(payloads.referral().model_dump_json())
+    path.write_text(payloads.referral(patient=payloads.PATIENT).model_dump_json())
     first = await stack.sirt("refer", "--file", str(path))
     assert first.exit_code == 0, first.output
     printed = re.search(r"Referral key: (\S+) ", first.stderr)

@@ -125,6 +125,15 @@ def test_refer_reports_every_bad_field(env: dict[str, str]) -> None:
         assert f"{field}: " in result.stderr
 
 
+def test_refer_refuses_a_date_of_birth_in_the_future(env: dict[str, str]) -> None:
+    flags = [*REFERRAL_FLAGS]
+    flags[flags.index("--date-of-birth") + 1] = "14/03/2099"
+    result = invoke(env, "refer", "--nhs-number", "943 476 5919", *flags)
+    assert_clean_failure(result, 2)
+    assert "patient.date_of_birth: date of birth 14/03/2099 is in the future" in result.stderr
+    assert result.stdout == ""
+
+
 def test_refer_nothing_given(env: dict[str, str]) -> None:
     result = invoke(env, "refer")
     assert_clean_failure(result, 2)
