@@ -5,8 +5,8 @@ from typing import Any
 
 from pydantic import Field
 
-from clinical.finite import Finite
 from clinical.clocks import ClockStatus
+from clinical.finite import Finite
 from models.state import StepOutcome
 from models.vocab import Role, Stage
 
@@ -120,7 +120,7 @@ class WorklistItem(TaskPublic):
     )
 
 
-class LaterTasks(BaseModel):
+class LaterTasks(Finite):
     """A patient's open tasks beyond the horizon, collapsed under the patient's row."""
 
     pathway_id: str

@@ -6,8 +6,8 @@ __all__ = ["date"]
 import itertools
 from typing import Any
 
-from clinical.plan_check import PlanFigures, assess_plan
 from clinical.nhs_number import _check_digit
+from clinical.plan_check import PlanFigures, assess_plan
 from models.referral import Referral
 from models.steps import WorkupResult
 from workflows.clinical_checks import workup_figures
