@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.errors import SqlErrorScrubber
 from activities.projection import ProjectionActivities
 from core.config import get_settings
 from core.db import get_engine, migrate
@@ -43,6 +44,7 @@ def build_worker(
         activity_executor=executor,
         max_concurrent_activities=8,
         max_cached_workflows=max_cached_workflows,
+        interceptors=[SqlErrorScrubber()],
     )
 
 
@@ -51,7 +53,7 @@ async def run_worker() -> None:
     settings = get_settings()
     url = settings.resolved_database_url
     migrate(url)
-    # Workers share the deployment's key; only `sirt dev` creates one (core.codec.load_key).
+    # Workers share the deployment's key; only `sirt dev` creates one (core.codec.load_keyring).
     client = await connect(settings)
     added = await ensure_search_attributes(client)
     if added:

@@ -26,12 +26,13 @@ from cli.errors import (
     read_json_object,
     validation_lines,
 )
+from cli.keys import app as keys_app
 from cli.notify import notify_app
 from cli.output import fmt, table, to_json
 from cli.runtime import run_async
 from cli.users import app as users_app
 from cli.views import pathway_list, pathway_status
-from core.codec import MissingKeyError
+from core.codec import KeyConfigError
 from core.config import Settings
 from core.db import get_engine
 from core.pathways import (
@@ -97,7 +98,7 @@ async def temporal_client(s: Settings) -> Client:
     """A connected client, or a message saying what to start."""
     try:
         return await connect(s)
-    except MissingKeyError as exc:
+    except KeyConfigError as exc:
         raise CliError(str(exc)) from None
     except RuntimeError as exc:
         if "connect" not in str(exc).lower():
@@ -497,6 +498,7 @@ def steps(
 app.command("dosimetry")(handle_errors(dosimetry))
 app.add_typer(notify_app, name="notify")
 app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
 app.add_typer(demo_app, name="demo")
 # The deployment's processes, one per container.
 for command in (services.migrate, services.worker, services.scheduler, services.web):

@@ -15,7 +15,7 @@ from sqlalchemy import make_url
 
 from api.settings import ApiSettings, load_or_create_secret
 from cli.errors import CliError
-from core.codec import MissingKeyError, load_key
+from core.codec import KeyConfigError, load_keyring
 from core.config import Settings
 from core.db import migrate as migrate_schema
 from core.devserver import port_is_open
@@ -99,8 +99,8 @@ def web(
     try:
         # Checked here, not on the first request: a web app without the key could not
         # decode a single pathway.
-        load_key(s.encryption_key, s.resolved_key_file)
-    except MissingKeyError as exc:
+        load_keyring(s.encryption_key, s.encryption_retired_keys, s.resolved_key_file)
+    except KeyConfigError as exc:
         raise CliError(str(exc)) from None
     url = make_url(s.resolved_database_url)
     sqlite_file = url.database if url.drivername.startswith("sqlite") else None

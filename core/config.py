@@ -41,7 +41,13 @@ class Settings(BaseSettings):
     )
     encryption_key: str | None = Field(
         default=None,
-        description="Base64 AES-256 key for Temporal payloads; a local key file when unset.",
+        description="The current AES-256 key for Temporal payloads, `id:base64` (a bare "
+        "base64 key has the id `default`); a local key file when unset.",
+    )
+    encryption_retired_keys: str | None = Field(
+        default=None,
+        description="Comma-separated `id:base64` keys that decrypt but never encrypt: keys "
+        "rotated out (history written under them) or a new key staged before it is current.",
     )
     encryption_key_file: Path | None = Field(
         default=None, description="Key file; defaults to data_dir/payload.key (mode 0600)."

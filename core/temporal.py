@@ -11,7 +11,7 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
-from core.codec import encrypted_data_converter, load_key
+from core.codec import encrypted_data_converter, load_keyring
 from core.config import Settings
 
 
@@ -29,15 +29,20 @@ def sdk_runtime(metrics_address: str | None) -> Runtime:
 async def connect(settings: Settings, *, create_key: bool = False, lazy: bool = False) -> Client:
     """A client whose payloads are encrypted with the configured key.
 
-    ``create_key`` is for the worker and `sirt dev` only (see core.codec.load_key). A ``lazy``
+    ``create_key`` is for the worker and `sirt dev` only (see core.codec.load_keyring). A ``lazy``
     client dials on its first call (and again on the next, if that failed), so the web app can
     start, and answer 503, while Temporal is down; workers cannot use one.
     """
-    key = load_key(settings.encryption_key, settings.resolved_key_file, create=create_key)
+    keys = load_keyring(
+        settings.encryption_key,
+        settings.encryption_retired_keys,
+        settings.resolved_key_file,
+        create=create_key,
+    )
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=encrypted_data_converter(key),
+        data_converter=encrypted_data_converter(keys),
         runtime=sdk_runtime(settings.sdk_metrics_address),
         lazy=lazy,
     )
