@@ -20,7 +20,12 @@ class ApiSettings(BaseSettings):
     cookie_secure: bool = Field(
         default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
     )
-    session_max_age_s: int = Field(default=8 * 3600, ge=60, description="A working day.")
+    session_max_age_s: int = Field(
+        default=8 * 3600, ge=60, description="Absolute session lifetime: a working day."
+    )
+    session_idle_s: int = Field(
+        default=30 * 60, ge=60, description="A session unused this long is ended."
+    )
     lockout_failures: int = Field(default=5, ge=1, description="Failed logins before lockout.")
     lockout_minutes: int = Field(default=15, ge=1)
     step_timeout_s: float = Field(
