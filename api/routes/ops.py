@@ -1,6 +1,7 @@
 """Service-level views: the ops dashboard, Prometheus metrics, the NICE audit report, the
 registry export, iCalendar feeds and notification administration. All pseudonymous."""
 
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated
 from urllib.parse import quote
@@ -17,15 +18,17 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api import audit
 from api.accounts import Principal
+from api.audit import Outcome
 from api.context import AppContext
-from api.deps import CtxDep, require
+from api.deps import CtxDep, is_pathway_id, require
 from api.outages import temporal_unreachable
 from api.telemetry import latency_exposition
 from core.config import Settings
 from models.tables import PathwayRow
 from models.vocab import Stage
-from notifications.ack import AckError, acknowledge
+from notifications.ack import AckError, AckNotYours, acknowledge
 from notifications.ics import ics_feed
 from notifications.store import count_dead_letters, delivery_counts, retry_dead_letters
 from registry.config import RegistrySettings
@@ -228,6 +231,14 @@ async def calendar(
     return Response(body, media_type="text/calendar")
 
 
+_TASK_ID = re.compile(r"[A-Za-z0-9_:.-]{1,64}")
+
+
+def _task_detail(task_id: str) -> str | None:
+    # Only a well-formed task id goes into the audit trail: the path is the caller's text.
+    return f"task {task_id}" if _TASK_ID.fullmatch(task_id) else None
+
+
 @router.post("/pathways/{pathway_id}/tasks/{task_id}/ack")
 async def ack(
     pathway_id: str,
@@ -236,13 +247,39 @@ async def ack(
     ctx: CtxDep,
     who: Annotated[Principal, Depends(require("task:ack"))],
 ) -> dict[str, str]:
-    """Acknowledge an overdue task: further escalations for it are not sent."""
+    """Acknowledge an overdue task: further escalations for it are not sent.
+
+    Only the task's role (or a role its escalation went to), only while it is open; audited.
+    """
+    if not is_pathway_id(pathway_id):
+        raise HTTPException(404, "pathway_id: no such pathway")
     try:
         await run_in_threadpool(
-            acknowledge, ctx.engine, pathway_id, task_id, who.username, body.note
+            lambda: acknowledge(
+                ctx.engine, pathway_id, task_id, who.username, body.note, role=who.role
+            )
         )
     except AckError as exc:
-        raise HTTPException(409, str(exc)) from None
+        outcome = Outcome.DENIED if isinstance(exc, AckNotYours) else Outcome.CONFLICT
+        await run_in_threadpool(
+            audit.record,
+            ctx.engine,
+            who,
+            "task:ack",
+            outcome,
+            pathway_id=pathway_id,
+            detail=_task_detail(task_id),
+        )
+        raise HTTPException(403 if isinstance(exc, AckNotYours) else 409, str(exc)) from None
+    await run_in_threadpool(
+        audit.record,
+        ctx.engine,
+        who,
+        "task:ack",
+        Outcome.OK,
+        pathway_id=pathway_id,
+        detail=_task_detail(task_id),
+    )
     return {"pathway_id": pathway_id, "task_id": task_id, "acknowledged_by": who.username}
 
 
