@@ -24,9 +24,11 @@ from api.schemas import (
     VisitPublic,
     WorklistItem,
 )
+from core.csvsafe import write_rows
 from models.tables import OutcomeRow, PathwayRow, PatientRow, StageHistoryRow, TaskRow, VisitRow
 from models.users import AuditEventRow, TaskSnoozeRow
 from models.vocab import Role, Stage, TaskState
+from notifications.store import utc
 
 # The step that completes each kind of task (None: completed by time, not by a form).
 TASK_STEP: dict[str, str] = {
@@ -251,3 +253,37 @@ def audit_events(
             AuditEventPublic.model_validate(r, from_attributes=True)
             for r in session.exec(stmt).all()
         ]
+
+
+AUDIT_EXPORT_HEADER = (
+    "id",
+    "at",
+    "user_id",
+    "username",
+    "role",
+    "action",
+    "pathway_id",
+    "outcome",
+    "detail",
+)
+
+
+def audit_export_csv(engine: Engine) -> str:
+    """The whole audit trail, oldest first, as CSV (formula-safe cells, UTC ISO times)."""
+    stmt = select(AuditEventRow).order_by(col(AuditEventRow.id))
+    with Session(engine) as session:
+        rows = [
+            (
+                r.id,
+                utc(r.at).isoformat(),
+                r.user_id,
+                r.username,
+                r.role,
+                r.action,
+                r.pathway_id,
+                r.outcome,
+                r.detail,
+            )
+            for r in session.exec(stmt).all()
+        ]
+    return write_rows(AUDIT_EXPORT_HEADER, rows)
