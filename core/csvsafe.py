@@ -14,10 +14,19 @@ _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: Any) -> Any:
-    """``value`` as written to a CSV cell, neutralised if it is text a sheet would evaluate."""
-    if isinstance(value, str) and value.startswith(_TRIGGERS):
+    """``value`` as written to a CSV cell, neutralised if it is text a sheet would evaluate
+    (a number written as text, such as "-3.5", is left alone)."""
+    if isinstance(value, str) and value.startswith(_TRIGGERS) and not _is_number(value):
         return "'" + value
     return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip() == text
 
 
 def write_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
