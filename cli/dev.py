@@ -27,9 +27,9 @@ from worker import build_worker
 Echo = Callable[[str], None]
 
 EXAMPLE_REFERRAL = (
-    'sirt refer --nhs-number "943 476 5919" --family-name Testpatient --given-name Zebedee \\\n'
-    "      --date-of-birth 1958-03-14 --primary-site midgut --grade 2 --ki67 8 --cga 420 \\\n"
-    '      --referrer "Dr A Referrer" --trust "Example NHS Foundation Trust"'
+    "sirt refer --as coordinator --primary-site midgut --grade 2 --ki67 8 --cga 420 \\\n"
+    '      --referrer "Dr A Referrer" --trust "Example NHS Foundation Trust"\n'
+    "      (prompts for the patient's NHS number, names and date of birth, then your password)"
 )
 
 
