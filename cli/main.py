@@ -51,7 +51,7 @@ from core.pathways import (
     submit_step,
     valid_idempotency_key,
 )
-from core.temporal import connect
+from core.temporal import TlsSettingError, connect
 from models.referral import PrimarySite, PriorTherapyKind, Referral
 from models.state import PathwayState
 from models.vocab import Stage
@@ -103,7 +103,7 @@ async def temporal_client(s: Settings) -> Client:
     """A connected client, or a message saying what to start."""
     try:
         return await connect(s)
-    except KeyConfigError as exc:
+    except (KeyConfigError, TlsSettingError) as exc:
         raise CliError(str(exc)) from None
     except RuntimeError as exc:
         if "connect" not in str(exc).lower():

@@ -18,6 +18,25 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".data"), description="Local state of the embedded setup.")
     temporal_address: str = Field(default="127.0.0.1:7233", description="Temporal frontend.")
     temporal_namespace: str = "default"
+    temporal_tls: bool = Field(
+        default=False, description="Connect to Temporal over TLS (implied by the settings below)."
+    )
+    temporal_tls_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle for the server's certificate; system roots if unset.",
+    )
+    temporal_tls_cert_file: Path | None = Field(
+        default=None, description="PEM client certificate for mTLS (with the key file)."
+    )
+    temporal_tls_key_file: Path | None = Field(
+        default=None, description="PEM private key of the client certificate."
+    )
+    temporal_tls_server_name: str | None = Field(
+        default=None, description="Server name to verify, when it differs from the address."
+    )
+    temporal_api_key: str | None = Field(
+        default=None, description="Temporal Cloud (or server) API key; sent over TLS only."
+    )
     temporal_ui_port: int = 8233
     temporal_ui_base: str | None = Field(
         default=None, description="Temporal Web UI address on a cluster, for dashboard links."
