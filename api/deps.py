@@ -106,8 +106,9 @@ async def csrf_ok(request: Request) -> bool:
 class Require:
     """The dependency ``require(action)`` returns; ``action`` is kept for the matrix tests."""
 
-    def __init__(self, action: str) -> None:
+    def __init__(self, action: str, *, csrf: bool = True) -> None:
         self.action = action
+        self.csrf = csrf
 
     async def __call__(self, request: Request, ctx: CtxDep, bearer: BearerDep) -> Principal:
         principal = await current_principal(request, ctx, bearer)
@@ -116,7 +117,8 @@ class Require:
         # Cookies ride along on cross-site requests; tokens in headers do not, so only
         # cookie-authenticated writes need the CSRF token.
         if (
-            principal.via == "session"
+            self.csrf
+            and principal.via == "session"
             and request.method not in SAFE_METHODS
             and not await csrf_ok(request)
         ):
@@ -141,9 +143,13 @@ class Require:
         return principal
 
 
-def require(action: str) -> Require:
-    """A dependency that lets the request through only if the caller may take ``action``."""
-    return Require(action)
+def require(action: str, *, csrf: bool = True) -> Require:
+    """A dependency that lets the request through only if the caller may take ``action``.
+
+    ``csrf=False`` only for POSTs that change nothing and whose answer another site cannot
+    read (no CORS): the Temporal UI's codec calls, which cannot carry our CSRF header.
+    """
+    return Require(action, csrf=csrf)
 
 
 def identity_visible(principal: Principal) -> bool:

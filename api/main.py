@@ -33,6 +33,7 @@ from api.outages import (
 )
 from api.routes import audit as audit_routes
 from api.routes import auth, health, ops, pages, pathways, stats, worklist
+from api.routes import codec as codec_routes
 from api.service import ApiError, audit_fields, normalise_errors
 from api.settings import ApiSettings, load_or_create_secret
 from api.telemetry import time_requests
@@ -54,6 +55,7 @@ ROUTERS: tuple[tuple[str, APIRouter], ...] = (
     (API_PREFIX, stats.router),
     (API_PREFIX, audit_routes.router),
     (API_PREFIX, ops.router),
+    ("", codec_routes.router),
     ("", ops.metrics_router),
     ("", auth.router),
     ("", pages.router),
@@ -148,7 +150,8 @@ async def _connect_lazily(settings: Settings) -> Client:
 
 
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith(API_PREFIX)
+    # The codec endpoint is called by the Temporal UI's JavaScript: JSON errors, no redirects.
+    return request.url.path.startswith((API_PREFIX, "/codec/"))
 
 
 # Read by programs, not people: they get JSON errors like the API.

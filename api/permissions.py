@@ -83,6 +83,8 @@ MATRIX: Mapping[str, frozenset[Role]] = {
     "calendar:view": frozenset({C}) | CLINICAL,
     "task:ack": frozenset({C}) | CLINICAL,
     "notifications:admin": frozenset({ADMIN}),
+    "engine:decode": frozenset({OPS, ADMIN}),
+    "engine:encode": frozenset({ADMIN}),
     **{step_action(step): roles for step, roles in _STEP_ROLES.items()},
 }
 
@@ -104,6 +106,8 @@ DESCRIPTIONS: Mapping[str, str] = {
     "calendar:view": "iCalendar feed of upcoming procedures and visits for a role",
     "task:ack": "Acknowledge an overdue task (stops its escalation)",
     "notifications:admin": "Retry dead-lettered notifications",
+    "engine:decode": "Temporal Web UI codec: decrypt payloads (ops without identity or free text)",
+    "engine:encode": "Temporal Web UI codec: encrypt payloads the UI sends (admin writes)",
     **{step_action(step): text for step, text in _STEP_TEXT.items()},
 }
 
