@@ -32,7 +32,7 @@ from api.outages import (
     temporal_unreachable,
 )
 from api.routes import audit as audit_routes
-from api.routes import auth, health, ops, pages, pathways, stats, worklist
+from api.routes import auth, health, ops, pages, pathways, stats, temporal_ui, worklist
 from api.routes import codec as codec_routes
 from api.service import ApiError, audit_fields, normalise_errors
 from api.settings import ApiSettings, load_or_create_secret
@@ -56,6 +56,7 @@ ROUTERS: tuple[tuple[str, APIRouter], ...] = (
     (API_PREFIX, audit_routes.router),
     (API_PREFIX, ops.router),
     ("", codec_routes.router),
+    ("", temporal_ui.router),
     ("", ops.metrics_router),
     ("", auth.router),
     ("", pages.router),
@@ -132,7 +133,8 @@ def create_app(
     ) -> Response:
         response = await call_next(request)
         response.headers.update(_SECURITY_HEADERS)
-        if not request.url.path.startswith("/docs"):
+        # The docs and the Temporal UI run scripts; the UI sends its own policy.
+        if not request.url.path.startswith(("/docs", "/temporal/")):
             response.headers.setdefault("Content-Security-Policy", _CSP)
         return response
 

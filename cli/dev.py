@@ -43,7 +43,8 @@ def banner(settings: Settings, server: DevServer) -> str:
     return "\n".join(
         [
             "SIRT Pathway is running.",
-            f"  Temporal Web UI  {server.ui_url}",
+            f"  Temporal Web UI  {settings.codec_endpoint.removesuffix('/codec')}"
+            f"{settings.temporal_ui_public_path}/ (through the web app: sign in as ops or admin)",
             f"  Temporal server  {server.address} (namespace {server.namespace})",
             f"  Temporal state   {server.db_file} (log: {server.log_file})",
             f"  Task queue       {settings.task_queue}",

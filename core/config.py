@@ -39,7 +39,17 @@ class Settings(BaseSettings):
     )
     temporal_ui_port: int = 8233
     temporal_ui_base: str | None = Field(
-        default=None, description="Temporal Web UI address on a cluster, for dashboard links."
+        default=None,
+        description="Where the app reaches the Temporal Web UI on a cluster (internal address, "
+        "including its public path, e.g. http://temporal-ui:8080/temporal).",
+    )
+    temporal_ui_public_path: str = Field(
+        default="/temporal", description="The path the app serves the Temporal Web UI under."
+    )
+    web_base_url: str | None = Field(
+        default=None,
+        description="The web app's URL as browsers see it (the UI's codec endpoint is "
+        "<this>/codec); http://127.0.0.1:<web port> when unset.",
     )
     task_queue: str = "sirt-pathway"
     sdk_metrics_address: str | None = Field(
@@ -74,8 +84,18 @@ class Settings(BaseSettings):
 
     @property
     def temporal_ui_url(self) -> str:
-        """The Temporal Web UI (SIRT_TEMPORAL_UI_BASE on a cluster, else the dev server's)."""
-        return self.temporal_ui_base or f"http://127.0.0.1:{self.temporal_ui_port}"
+        """Where the app's proxy reaches the Temporal Web UI (SIRT_TEMPORAL_UI_BASE on a
+        cluster, else the dev server's, bound to loopback under the public path)."""
+        return (
+            self.temporal_ui_base
+            or f"http://127.0.0.1:{self.temporal_ui_port}{self.temporal_ui_public_path}"
+        ).rstrip("/")
+
+    @property
+    def codec_endpoint(self) -> str:
+        """The remote codec endpoint the Temporal Web UI is configured with."""
+        base = self.web_base_url or f"http://127.0.0.1:{self.web_port}"
+        return base.rstrip("/") + "/codec"
 
     @property
     def resolved_database_url(self) -> str:

@@ -112,7 +112,9 @@ async def temporal_health(client: Client, namespace: str, queue: str) -> Tempora
 
 def ui_links(settings: Settings) -> dict[str, str]:
     """Links into the Temporal Web UI, one per stage."""
-    base = f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows"
+    # Through the app's proxy (signed-in ops and admin only), never the UI's own address.
+    path = settings.temporal_ui_public_path.rstrip("/")
+    base = f"{path}/namespaces/{settings.temporal_namespace}/workflows"
     return {stage: base + "?query=" + quote(f"PathwayStage='{stage}'") for stage in Stage}
 
 
