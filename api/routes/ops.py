@@ -33,7 +33,7 @@ from notifications.ics import ics_feed
 from notifications.store import count_dead_letters, delivery_counts, retry_dead_letters
 from registry.config import RegistrySettings
 from registry.export import bundles_json, export_csv, export_json
-from registry.record import load_records
+from registry.record import load_records, pseudonym
 from reports.audit import AuditReport, audit_report, render_audit_csv, render_audit_html
 from reports.dashboard import OpsDashboard, ops_dashboard
 from reports.metrics import CONTENT_TYPE, metrics_response
@@ -188,12 +188,20 @@ async def audit_csv(
     return _download(render_audit_csv(report), "text/csv", "sirt-audit.csv")
 
 
+def _registry_settings() -> RegistrySettings:
+    """The registry settings, checked up front: an export without its pseudonym secret is
+    refused whole (503 naming the setting), even while no record would need it yet."""
+    settings = RegistrySettings()
+    pseudonym("pathway-check", settings)
+    return settings
+
+
 @router.get("/registry/export.csv")
 async def registry_csv(
     ctx: CtxDep, _who: Annotated[Principal, Depends(require("registry:export"))]
 ) -> Response:
     """Pseudonymised registry records of every treated patient (see the data dictionary)."""
-    body = await run_in_threadpool(export_csv, ctx.engine, RegistrySettings())
+    body = await run_in_threadpool(export_csv, ctx.engine, _registry_settings())
     return _download(body, "text/csv", "sirt-registry.csv")
 
 
@@ -202,7 +210,7 @@ async def registry_json(
     ctx: CtxDep, _who: Annotated[Principal, Depends(require("registry:export"))]
 ) -> Response:
     """The same records as JSON."""
-    body = await run_in_threadpool(export_json, ctx.engine, RegistrySettings())
+    body = await run_in_threadpool(export_json, ctx.engine, _registry_settings())
     return _download(body, "application/json", "sirt-registry.json")
 
 
@@ -212,7 +220,7 @@ async def registry_fhir(
 ) -> Response:
     """One FHIR Bundle per treated patient (Patient, Procedure, Observation, AdverseEvent,
     QuestionnaireResponse, CarePlan), each validated by fhir.resources, as a JSON array."""
-    settings = RegistrySettings()
+    settings = _registry_settings()
 
     def bundles() -> str:
         return "[" + ",".join(bundles_json(load_records(ctx.engine, settings), settings)) + "]"

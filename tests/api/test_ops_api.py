@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 from models.vocab import Role, Stage
 from tests import payloads
 from tests.api.conftest import Api
@@ -11,6 +13,12 @@ NAMES = (payloads.PATIENT["family_name"], payloads.PATIENT["given_name"], "94347
 
 def no_identity(text: str) -> bool:
     return not any(name in text.replace(" ", "") for name in NAMES)
+
+
+@pytest.fixture(autouse=True)
+def registry_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry export needs its pseudonym secret (without it: 503, see test_hardening)."""
+    monkeypatch.setenv("SIRT_REGISTRY_PSEUDONYM_SECRET", "test-registry-secret")
 
 
 async def test_the_ops_dashboard_counts_pathways_without_identifying_anyone(api: Api) -> None:
