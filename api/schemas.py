@@ -1,11 +1,20 @@
 """What the API returns: public shapes of the read model, separate from the tables."""
 
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from models.vocab import Role, Stage
+
+
+def as_utc(value: datetime) -> datetime:
+    """Every instant the API returns carries its zone: SQLite hands back naive datetimes,
+    stored as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class PatientPublic(BaseModel):
@@ -23,8 +32,8 @@ class PathwayPublic(BaseModel):
     id: str
     centre: str
     stage: Stage
-    stage_entered_at: datetime
-    referred_at: datetime
+    stage_entered_at: UtcDateTime
+    referred_at: UtcDateTime
     next_due_on: date | None
     overdue: bool
     treatment_number: int
@@ -51,11 +60,11 @@ class TaskPublic(BaseModel):
     role: str
     title: str
     state: str
-    opened_at: datetime
+    opened_at: UtcDateTime
     due_on: date
     not_before: date | None
     overdue: bool
-    closed_at: datetime | None
+    closed_at: UtcDateTime | None
     detail: str | None
     visit_id: str | None
 
@@ -78,7 +87,7 @@ class StageChangePublic(BaseModel):
 
     ordinal: int
     stage: Stage
-    entered_at: datetime
+    entered_at: UtcDateTime
     reason: str | None
 
 
@@ -87,7 +96,7 @@ class OutcomePublic(BaseModel):
 
     id: str
     kind: str
-    recorded_at: datetime
+    recorded_at: UtcDateTime
     data: dict[str, Any]
 
 
@@ -106,7 +115,7 @@ class WorklistItem(TaskPublic):
 
     stage: Stage
     step: str | None = Field(description="The step (URL slug) that completes this task.")
-    snoozed_until: datetime | None = None
+    snoozed_until: UtcDateTime | None = None
     patient: PatientPublic | None = None
 
 
@@ -144,7 +153,7 @@ class SnoozeResult(BaseModel):
 
     pathway_id: str
     task_id: str
-    snoozed_until: datetime
+    snoozed_until: UtcDateTime
 
 
 class WithdrawRequest(BaseModel):
@@ -174,7 +183,7 @@ class AuditEventPublic(BaseModel):
     """One audit event."""
 
     id: int
-    at: datetime
+    at: UtcDateTime
     username: str
     role: str | None
     action: str

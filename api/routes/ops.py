@@ -24,6 +24,7 @@ from api.audit import Outcome
 from api.context import AppContext
 from api.deps import CtxDep, is_pathway_id, require
 from api.outages import temporal_unreachable
+from api.schemas import UtcDateTime
 from api.telemetry import latency_exposition
 from core.config import Settings
 from models.tables import PathwayRow
@@ -48,7 +49,7 @@ class TemporalHealth(BaseModel):
     task_queue: str
     workflow_pollers: int
     activity_pollers: int
-    last_poll_at: datetime | None
+    last_poll_at: UtcDateTime | None
     backlog: int | None = Field(
         default=None, description="Approximate tasks waiting for a worker (both kinds)."
     )
@@ -62,7 +63,7 @@ class ServiceOverview(BaseModel):
     deliveries: dict[str, int] = Field(description="Delivery attempts by state.")
     dead_letters: int
     temporal: TemporalHealth
-    last_projection_at: datetime | None = Field(
+    last_projection_at: UtcDateTime | None = Field(
         description="When a pathway activity last wrote the read model successfully."
     )
     temporal_ui_by_stage: dict[str, str] = Field(
@@ -74,7 +75,7 @@ async def temporal_health(client: Client, namespace: str, queue: str) -> Tempora
     """Pollers on the pathway task queue; an unreachable server is reported, not raised."""
     counts: dict[int, int] = {}
     backlog = 0
-    last: datetime | None = None
+    last: UtcDateTime | None = None
     try:
         for kind in (
             TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
