@@ -280,9 +280,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RegistryConfigError)
     async def registry_not_configured(request: Request, exc: RegistryConfigError) -> Response:
-        # A deployment without the registry's secret: say which setting, not a bare 500.
+        # A deployment without the registry's secret: a 409 (the deployment's state forbids
+        # it; no retry helps) naming the setting, not a bare 500.
         return JSONResponse(
-            {"detail": f"registry export is not configured: {exc}"}, status_code=503
+            {"detail": f"registry export is not configured: {exc}"}, status_code=409
         )
 
     @app.exception_handler(Exception)

@@ -191,7 +191,7 @@ async def audit_csv(
 
 def _registry_settings() -> RegistrySettings:
     """The registry settings, checked up front: an export without its pseudonym secret is
-    refused whole (503 naming the setting), even while no record would need it yet."""
+    refused whole (409 naming the setting), even while no record would need it yet."""
     settings = RegistrySettings()
     pseudonym("pathway-check", settings)
     return settings

@@ -53,7 +53,7 @@ async def test_a_registry_export_without_its_secret_names_the_setting(
     monkeypatch.delenv("SIRT_REGISTRY_PSEUDONYM_SECRET", raising=False)
     await api.refer()
     r = await api.get(Role.ADMIN, "/registry/export.csv")
-    assert r.status_code == 503
+    assert r.status_code == 409
     assert "SIRT_REGISTRY_PSEUDONYM_SECRET" in r.json()["detail"]
 
 

@@ -17,7 +17,7 @@ def no_identity(text: str) -> bool:
 
 @pytest.fixture(autouse=True)
 def registry_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The registry export needs its pseudonym secret (without it: 503, see test_hardening)."""
+    """The registry export needs its pseudonym secret (without it: 409, see test_hardening)."""
     monkeypatch.setenv("SIRT_REGISTRY_PSEUDONYM_SECRET", "test-registry-secret")
 
 
