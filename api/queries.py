@@ -25,6 +25,7 @@ from api.schemas import (
     WorklistItem,
 )
 from core.csvsafe import write_rows
+from core.redact import withheld_text, withhold
 from models.tables import OutcomeRow, PathwayRow, PatientRow, StageHistoryRow, TaskRow, VisitRow
 from models.users import AuditEventRow, TaskSnoozeRow
 from models.vocab import Role, Stage, TaskState
@@ -52,9 +53,13 @@ def _patient(row: PatientRow | None) -> PatientPublic | None:
     return PatientPublic.model_validate(row, from_attributes=True) if row else None
 
 
-def _pathway(row: PathwayRow, patient: PatientRow | None) -> dict[str, Any]:
+def _pathway(
+    row: PathwayRow, patient: PatientRow | None, *, with_identity: bool = True
+) -> dict[str, Any]:
     data = {name: getattr(row, name) for name in _PATHWAY_FIELDS}
     data["patient"] = _patient(patient)
+    if not with_identity:
+        data["exit_reason"] = withheld_text(data["exit_reason"])
     return data
 
 
@@ -111,7 +116,10 @@ def list_pathways(
         )
         rows = session.exec(stmt).all()
         patients = _patients(session, [r.id for r in rows]) if with_identity else {}
-        items = [PathwayPublic(**_pathway(r, patients.get(r.id))) for r in rows]
+        items = [
+            PathwayPublic(**_pathway(r, patients.get(r.id), with_identity=with_identity))
+            for r in rows
+        ]
     return PathwayPage(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -138,14 +146,27 @@ def pathway_detail(engine: Engine, pathway_id: str, *, with_identity: bool) -> P
         tasks = of(TaskRow, col(TaskRow.opened_at), col(TaskRow.id))
         visits = of(VisitRow, col(VisitRow.due_on), col(VisitRow.id))
         outcomes = of(OutcomeRow, col(OutcomeRow.recorded_at), col(OutcomeRow.id))
-        return PathwayDetail(
-            **_pathway(row, patient),
+        detail = PathwayDetail(
+            **_pathway(row, patient, with_identity=with_identity),
             cumulative_lung_dose_gy=row.cumulative_lung_dose_gy,
             history=[StageChangePublic.model_validate(h, from_attributes=True) for h in history],
             tasks=[TaskPublic.model_validate(t, from_attributes=True) for t in tasks],
             visits=[VisitPublic.model_validate(v, from_attributes=True) for v in visits],
             outcomes=[OutcomePublic.model_validate(o, from_attributes=True) for o in outcomes],
         )
+    return detail if with_identity else _without_free_text(detail)
+
+
+def _without_free_text(detail: PathwayDetail) -> PathwayDetail:
+    """The timeline as a role without identity (ops, admin) sees it: every free-text field
+    withheld, since that is where names and NHS numbers get written."""
+    for change in detail.history:
+        change.reason = withheld_text(change.reason)
+    for task in detail.tasks:
+        task.detail = withheld_text(task.detail)
+    for outcome in detail.outcomes:
+        outcome.data = withhold(outcome.data)
+    return detail
 
 
 def worklist(

@@ -9,7 +9,7 @@ call is an audit row. A payload the codec refuses (a plain one) is returned as i
 
 import base64
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
@@ -21,30 +21,10 @@ from api.accounts import Principal
 from api.audit import Outcome
 from api.deps import CtxDep, require
 from core.codec import REFUSED, EncryptionCodec
+from core.redact import WITHHELD, withhold
 from models.vocab import Role
 
 router = APIRouter(prefix="/codec", tags=["engine"])
-
-# Keys whose values ops never see: the patient's identity and every free-text field.
-WITHHELD_KEYS = frozenset(
-    {
-        "patient",
-        "nhs_number",
-        "family_name",
-        "given_name",
-        "date_of_birth",
-        "reason",
-        "note",
-        "notes",
-        "comment",
-        "comments",
-        "cause_of_death",
-        "description",
-        "detail",
-        "free_text",
-    }
-)
-WITHHELD = "[withheld]"
 
 
 class CodecPayload(BaseModel):
@@ -75,15 +55,6 @@ def _from_proto(p: Payload) -> CodecPayload:
         metadata={k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
         data=base64.b64encode(p.data).decode(),
     )
-
-
-def withhold(value: Any) -> Any:
-    """``value`` with identity and free text replaced, at any depth."""
-    if isinstance(value, dict):
-        return {k: WITHHELD if k in WITHHELD_KEYS else withhold(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [withhold(v) for v in value]
-    return value
 
 
 def _for_ops(p: Payload) -> Payload:
