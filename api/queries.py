@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import Engine, case, func
 from sqlmodel import Session, col, select
 
@@ -24,6 +25,7 @@ from api.schemas import (
     VisitPublic,
     WorklistItem,
 )
+from clinical.free_text import identifier_hits
 from core.csvsafe import write_rows
 from core.redact import withheld_text, withhold
 from models.tables import OutcomeRow, PathwayRow, PatientRow, StageHistoryRow, TaskRow, VisitRow
@@ -308,3 +310,14 @@ def audit_export_csv(engine: Engine) -> str:
             for r in session.exec(stmt).all()
         ]
     return write_rows(AUDIT_EXPORT_HEADER, rows)
+
+
+def free_text_identifiers(
+    engine: Engine, pathway_id: str, payload: BaseModel
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Free-text fields of a step's payload that name this pathway's patient or hold an
+    NHS-number pattern (clinical.free_text), as (field path, message)."""
+    with Session(engine) as session:
+        patient = session.get(PatientRow, pathway_id)
+    names = [patient.family_name, patient.given_name] if patient else []
+    return identifier_hits(payload.model_dump(mode="json"), names)

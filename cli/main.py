@@ -18,6 +18,7 @@ from api import audit
 from api.audit import Outcome
 from api.deps import is_pathway_id
 from api.permissions import step_action
+from api.queries import free_text_identifiers
 from cli import services
 from cli.demo import demo_app
 from cli.dev import run_dev, safe_url
@@ -504,6 +505,11 @@ def submit(
     action = step_action(step)
     who = cli_principal(engine, as_user, os.environ.get(TOKEN_ENV), action)
     audited = pathway_id if is_pathway_id(pathway_id) else None
+    hits = free_text_identifiers(engine, pathway_id, payload)
+    if hits:
+        audit.record(engine, who, action, Outcome.INVALID, pathway_id=audited, detail="cli")
+        lines = [".".join(str(p) for p in where) + f": {msg}" for where, msg in hits]
+        raise CliError("\n".join(lines), EXIT_INVALID)
     if key is None:
         key = new_idempotency_key()
         typer.echo(f"Idempotency key: {key} (to retry safely: --idempotency-key {key})", err=True)

@@ -4,7 +4,8 @@ number was shown to ops in the timeline, the list and the page."""
 from models.vocab import Role
 from tests.api.conftest import Api, Login, login
 
-REASON = "Mrs Jane Example (NHS 485 777 3456) moved to another trust"
+# Passes the identifier screen (no NHS number, not the patient's name), but is still free text.
+REASON = "Moved to Dr Okafor's care in Harrogate"
 
 
 async def test_ops_see_withheld_where_free_text_was_written(
@@ -24,7 +25,7 @@ async def test_ops_see_withheld_where_free_text_was_written(
         detail = await api.get(role, f"/pathways/{pid}")
         listed = await api.get(role, "/pathways")
         for body in (detail.text, listed.text):
-            for fragment in ("Jane Example", "485 777 3456", "moved to another trust"):
+            for fragment in ("Okafor", "Harrogate"):
                 assert fragment not in body
         seen = detail.json()
         assert seen["exit_reason"] in (None, "[withheld]")
@@ -35,6 +36,29 @@ async def test_ops_see_withheld_where_free_text_was_written(
     await login(api.http, demo_users[Role.OPS])
     page = await api.http.get(f"/pathways/{pid}")
     assert page.status_code == 200
-    assert "Jane Example" not in page.text and "485 777 3456" not in page.text
+    assert "Okafor" not in page.text
     listing = await api.http.get("/pathways")
-    assert "Jane Example" not in listing.text
+    assert "Okafor" not in listing.text
+
+
+async def test_free_text_naming_the_patient_or_an_nhs_number_is_refused(api: Api) -> None:
+    pid = await api.refer()
+    today = str(await api.today())
+    before = api.row(pid)
+    for reason, found in [
+        ("Patient 943 476 5919 asked to stop", "it contains what looks like an NHS number"),
+        ("Zebedee asked to stop", "it contains the patient's name"),
+        ("mr TESTPATIENT declined", "it contains the patient's name"),
+    ]:
+        r = await api.post(
+            Role.COORDINATOR, f"/pathways/{pid}/withdraw", {"occurred_on": today, "reason": reason}
+        )
+        assert r.status_code == 422, r.text
+        [error] = r.json()["detail"]
+        assert error["loc"][-1] == "reason"
+        assert error["msg"] == (
+            f"{found}: remove the patient identifier from this free text "
+            "(say what happened, not who)"
+        )
+    assert api.row(pid) == before
+    assert [e.outcome for e in api.audit(pid, "step:event")][-3:] == ["invalid"] * 3
