@@ -7,25 +7,11 @@ codec answer show `[withheld]` in its place.
 
 from typing import Any
 
+from clinical.free_text import FREE_TEXT_KEYS
+
 # Keys whose values are identity or free text, at any depth of a recorded payload.
-WITHHELD_KEYS = frozenset(
-    {
-        "patient",
-        "nhs_number",
-        "family_name",
-        "given_name",
-        "date_of_birth",
-        "reason",
-        "note",
-        "notes",
-        "comment",
-        "comments",
-        "cause_of_death",
-        "description",
-        "detail",
-        "free_text",
-    }
-)
+IDENTITY_KEYS = frozenset({"patient", "nhs_number", "family_name", "given_name", "date_of_birth"})
+WITHHELD_KEYS = IDENTITY_KEYS | FREE_TEXT_KEYS
 WITHHELD = "[withheld]"
 
 
