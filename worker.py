@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
+from activities.errors import SqlErrorScrubber
 from activities.projection import ProjectionActivities
 from core.config import WorkerSizing, get_settings
 from core.db import get_engine, migrate
@@ -60,6 +61,7 @@ def build_worker(
         max_concurrent_activities=sizing.max_concurrent_activities,
         workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(sizing.workflow_task_pollers),
         activity_task_poller_behavior=PollerBehaviorSimpleMaximum(sizing.activity_task_pollers),
+        interceptors=[SqlErrorScrubber()],
     )
 
 
@@ -68,7 +70,7 @@ async def run_worker() -> None:
     settings = get_settings()
     url = settings.resolved_database_url
     migrate(url)
-    # Workers share the deployment's key; only `sirt dev` creates one (core.codec.load_key).
+    # Workers share the deployment's key; only `sirt dev` creates one (core.codec.load_keyring).
     client = await connect(settings)
     added = await ensure_search_attributes(client)
     if added:

@@ -7,6 +7,7 @@ the action up in api.permissions.MATRIX, and audits a refusal.
 
 import re
 import secrets
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -14,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api import audit
-from api.accounts import Principal, principal_for_token, principal_for_user
+from api.accounts import Principal, principal_for_session, principal_for_token
 from api.audit import Outcome
 from api.context import AppContext
 from api.permissions import allowed, can_view_identity
@@ -29,6 +30,8 @@ def is_pathway_id(value: object) -> bool:
     return isinstance(value, str) and _PATHWAY_ID.match(value) is not None
 
 
+# The signed cookie holds only this random token; the session itself is a row (SessionRow).
+SESSION_KEY = "sid"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -66,10 +69,17 @@ async def current_principal(
         return await run_in_threadpool(principal_for_token, ctx.engine, bearer.credentials)
     if request.headers.get("authorization"):
         return None  # a malformed or non-bearer Authorization header never falls back
-    user_id = request.session.get("uid")
-    if not isinstance(user_id, int):
+    token = request.session.get(SESSION_KEY)
+    if not isinstance(token, str):
         return None
-    return await run_in_threadpool(principal_for_user, ctx.engine, user_id)
+    return await run_in_threadpool(
+        lambda: principal_for_session(
+            ctx.engine,
+            token,
+            idle=timedelta(seconds=ctx.api.session_idle_s),
+            absolute=timedelta(seconds=ctx.api.session_max_age_s),
+        )
+    )
 
 
 def csrf_token(request: Request) -> str:
@@ -96,8 +106,9 @@ async def csrf_ok(request: Request) -> bool:
 class Require:
     """The dependency ``require(action)`` returns; ``action`` is kept for the matrix tests."""
 
-    def __init__(self, action: str) -> None:
+    def __init__(self, action: str, *, csrf: bool = True) -> None:
         self.action = action
+        self.csrf = csrf
 
     async def __call__(self, request: Request, ctx: CtxDep, bearer: BearerDep) -> Principal:
         principal = await current_principal(request, ctx, bearer)
@@ -106,7 +117,8 @@ class Require:
         # Cookies ride along on cross-site requests; tokens in headers do not, so only
         # cookie-authenticated writes need the CSRF token.
         if (
-            principal.via == "session"
+            self.csrf
+            and principal.via == "session"
             and request.method not in SAFE_METHODS
             and not await csrf_ok(request)
         ):
@@ -131,9 +143,13 @@ class Require:
         return principal
 
 
-def require(action: str) -> Require:
-    """A dependency that lets the request through only if the caller may take ``action``."""
-    return Require(action)
+def require(action: str, *, csrf: bool = True) -> Require:
+    """A dependency that lets the request through only if the caller may take ``action``.
+
+    ``csrf=False`` only for POSTs that change nothing and whose answer another site cannot
+    read (no CORS): the Temporal UI's codec calls, which cannot carry our CSRF header.
+    """
+    return Require(action, csrf=csrf)
 
 
 def identity_visible(principal: Principal) -> bool:

@@ -24,6 +24,7 @@ from api.accounts import Principal
 from api.audit import Outcome
 from api.context import AppContext, Clock, wall_clock
 from api.deps import Forbidden, NotAuthenticated, current_principal, is_pathway_id
+from api.limits import BodyLimitMiddleware
 from api.outages import (
     READ_MODEL_DOWN,
     READ_MODEL_ERRORS,
@@ -32,8 +33,10 @@ from api.outages import (
     temporal_unreachable,
 )
 from api.routes import audit as audit_routes
-from api.routes import auth, health, ops, pages, pathways, stats, worklist
+from api.routes import auth, health, ops, pages, pathways, stats, temporal_ui, worklist
+from api.routes import codec as codec_routes
 from api.routes import intake as intake_routes
+from api.security import CSP, SECURITY_HEADERS
 from api.service import ApiError, audit_fields, normalise_errors
 from api.settings import ApiSettings, load_or_create_secret
 from api.telemetry import time_requests
@@ -42,6 +45,7 @@ from core.config import Settings
 from core.db import get_engine
 from core.devserver import port_is_open
 from core.temporal import connect
+from registry.config import RegistryConfigError
 
 log = logging.getLogger("sirt.api")
 
@@ -56,6 +60,8 @@ ROUTERS: tuple[tuple[str, APIRouter], ...] = (
     (API_PREFIX, audit_routes.router),
     (API_PREFIX, ops.router),
     (API_PREFIX, intake_routes.router),
+    ("", codec_routes.router),
+    ("", temporal_ui.router),
     ("", ops.metrics_router),
     ("", auth.router),
     ("", pages.router),
@@ -63,13 +69,8 @@ ROUTERS: tuple[tuple[str, APIRouter], ...] = (
     ("", health.router),
 )
 
-_SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-}
-# The pages use no scripts at all; /docs (Swagger UI) is left without a CSP so it can load.
-_CSP = "default-src 'self'; script-src 'none'; frame-ancestors 'none'; form-action 'self'"
+_SECURITY_HEADERS = SECURITY_HEADERS
+_CSP = CSP
 
 
 def create_app(
@@ -133,7 +134,11 @@ def create_app(
     ) -> Response:
         response = await call_next(request)
         response.headers.update(_SECURITY_HEADERS)
-        if not request.url.path.startswith("/docs"):
+        # JSON answers may name a patient: never kept by a browser or a shared cache.
+        if response.headers.get("content-type", "").startswith("application/json"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        # The docs and the Temporal UI run scripts; the UI sends its own policy.
+        if not request.url.path.startswith(("/docs", "/temporal/")):
             response.headers.setdefault("Content-Security-Policy", _CSP)
         return response
 
@@ -142,6 +147,8 @@ def create_app(
         app.include_router(router, prefix=prefix)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     _add_error_handlers(app)
+    # Added last, so it runs first: an oversized body is refused before anything reads it.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=api_settings.max_body_bytes)
     return app
 
 
@@ -151,7 +158,8 @@ async def _connect_lazily(settings: Settings) -> Client:
 
 
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith(API_PREFIX)
+    # The codec endpoint is called by the Temporal UI's JavaScript: JSON errors, no redirects.
+    return request.url.path.startswith((API_PREFIX, "/codec/"))
 
 
 # Read by programs, not people: they get JSON errors like the API.
@@ -271,6 +279,34 @@ def _add_error_handlers(app: FastAPI) -> None:
             status_code=404,
             title="Not found",
             message="There is no such page.",
+        )
+
+    @app.exception_handler(RegistryConfigError)
+    async def registry_not_configured(request: Request, exc: RegistryConfigError) -> Response:
+        # A deployment without the registry's secret: a 409 (the deployment's state forbids
+        # it; no retry helps) naming the setting, not a bare 500.
+        return JSONResponse(
+            {"detail": f"registry export is not configured: {exc}"}, status_code=409
+        )
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # Starlette answers this outside every middleware: the headers are set here.
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        headers = {
+            **_SECURITY_HEADERS,
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": _CSP,
+        }
+        if _is_api(request):
+            return JSONResponse(
+                {"detail": "internal error (logged)"}, status_code=500, headers=headers
+            )
+        return Response(
+            "Sorry: something went wrong (it has been logged).",
+            status_code=500,
+            media_type="text/plain",
+            headers=headers,
         )
 
     @app.exception_handler(StarletteHTTPException)

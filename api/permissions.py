@@ -53,6 +53,10 @@ MATRIX: Mapping[str, frozenset[Role]] = {
     "notifications:admin": frozenset({ADMIN}),
     "intake:reconcile": frozenset({C}),
     "intake:fhir": frozenset({C, ADMIN}),
+    "engine:ui": frozenset({OPS, ADMIN}),
+    "engine:ui-write": frozenset({ADMIN}),
+    "engine:decode": frozenset({OPS, ADMIN}),
+    "engine:encode": frozenset({ADMIN}),
     **{step_action(step): roles for step, roles in _STEP_ROLES.items()},
 }
 
@@ -76,6 +80,10 @@ DESCRIPTIONS: Mapping[str, str] = {
     "notifications:admin": "Retry dead-lettered notifications",
     "intake:reconcile": "Link or discard messages from other systems that matched no pathway",
     "intake:fhir": "Send FHIR results (Observation) and deaths (Patient) from hospital systems",
+    "engine:ui": "The Temporal Web UI, through the app (read)",
+    "engine:ui-write": "Terminate, cancel, signal, update or reset through the Temporal Web UI",
+    "engine:decode": "Temporal Web UI codec: decrypt payloads (ops without identity or free text)",
+    "engine:encode": "Temporal Web UI codec: encrypt payloads the UI sends (admin writes)",
     **{step_action(step): text for step, text in _STEP_TEXT.items()},
 }
 

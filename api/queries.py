@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import Engine, case, func
 from sqlmodel import Session, col, select
 
@@ -29,6 +30,9 @@ from api.schemas import (
 from api.search import Search, SearchKind
 from clinical.clocks import ClockPause, ClockStatus, WaitingClock, clock_status
 from clinical.enums import ClockKind
+from clinical.free_text import identifier_hits
+from core.csvsafe import write_rows
+from core.redact import withheld_text, withhold
 from models.catalogue import STEP_OF_TASK
 from models.tables import (
     OutcomeRow,
@@ -41,6 +45,7 @@ from models.tables import (
 )
 from models.users import AuditEventRow, TaskSnoozeRow
 from models.vocab import Role, Stage, TaskState
+from notifications.store import utc
 from reports.dashboard import (
     CLOCK_STAGES,
     DEFAULT_DASHBOARD,
@@ -59,9 +64,13 @@ def _patient(row: PatientRow | None) -> PatientPublic | None:
     return PatientPublic.model_validate(row, from_attributes=True) if row else None
 
 
-def _pathway(row: PathwayRow, patient: PatientRow | None) -> dict[str, Any]:
+def _pathway(
+    row: PathwayRow, patient: PatientRow | None, *, with_identity: bool = True
+) -> dict[str, Any]:
     data = {name: getattr(row, name) for name in _PATHWAY_FIELDS}
     data["patient"] = _patient(patient)
+    if not with_identity:
+        data["exit_reason"] = withheld_text(data["exit_reason"])
     return data
 
 
@@ -119,7 +128,10 @@ def list_pathways(
         )
         rows = session.exec(stmt).all()
         patients = _patients(session, [r.id for r in rows]) if with_identity else {}
-        items = [PathwayPublic(**_pathway(r, patients.get(r.id))) for r in rows]
+        items = [
+            PathwayPublic(**_pathway(r, patients.get(r.id), with_identity=with_identity))
+            for r in rows
+        ]
     return PathwayPage(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -175,8 +187,8 @@ def pathway_detail(
         tasks = of(TaskRow, col(TaskRow.opened_at), col(TaskRow.id))
         visits = of(VisitRow, col(VisitRow.due_on), col(VisitRow.id))
         outcomes = of(OutcomeRow, col(OutcomeRow.recorded_at), col(OutcomeRow.id))
-        return PathwayDetail(
-            **_pathway(row, patient),
+        detail = PathwayDetail(
+            **_pathway(row, patient, with_identity=with_identity),
             cumulative_lung_dose_gy=row.cumulative_lung_dose_gy,
             history=[StageChangePublic.model_validate(h, from_attributes=True) for h in history],
             tasks=[TaskPublic.model_validate(t, from_attributes=True) for t in tasks],
@@ -186,6 +198,19 @@ def pathway_detail(
             if today is not None
             else [],
         )
+    return detail if with_identity else _without_free_text(detail)
+
+
+def _without_free_text(detail: PathwayDetail) -> PathwayDetail:
+    """The timeline as a role without identity (ops, admin) sees it: every free-text field
+    withheld, since that is where names and NHS numbers get written."""
+    for change in detail.history:
+        change.reason = withheld_text(change.reason)
+    for task in detail.tasks:
+        task.detail = withheld_text(task.detail)
+    for outcome in detail.outcomes:
+        outcome.data = withhold(outcome.data)
+    return detail
 
 
 def worklist(
@@ -352,3 +377,48 @@ def audit_events(
             AuditEventPublic.model_validate(r, from_attributes=True)
             for r in session.exec(stmt).all()
         ]
+
+
+AUDIT_EXPORT_HEADER = (
+    "id",
+    "at",
+    "user_id",
+    "username",
+    "role",
+    "action",
+    "pathway_id",
+    "outcome",
+    "detail",
+)
+
+
+def audit_export_csv(engine: Engine) -> str:
+    """The whole audit trail, oldest first, as CSV (formula-safe cells, UTC ISO times)."""
+    stmt = select(AuditEventRow).order_by(col(AuditEventRow.id))
+    with Session(engine) as session:
+        rows = [
+            (
+                r.id,
+                utc(r.at).isoformat(),
+                r.user_id,
+                r.username,
+                r.role,
+                r.action,
+                r.pathway_id,
+                r.outcome,
+                r.detail,
+            )
+            for r in session.exec(stmt).all()
+        ]
+    return write_rows(AUDIT_EXPORT_HEADER, rows)
+
+
+def free_text_identifiers(
+    engine: Engine, pathway_id: str, payload: BaseModel
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Free-text fields of a step's payload that name this pathway's patient or hold an
+    NHS-number pattern (clinical.free_text), as (field path, message)."""
+    with Session(engine) as session:
+        patient = session.get(PatientRow, pathway_id)
+    names = [patient.family_name, patient.given_name] if patient else []
+    return identifier_hits(payload.model_dump(mode="json"), names)

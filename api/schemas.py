@@ -1,14 +1,23 @@
 """What the API returns: public shapes of the read model, separate from the tables."""
 
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from clinical.clocks import ClockStatus
 from clinical.finite import Finite
 from models.state import StepOutcome
 from models.vocab import Role, Stage
+
+
+def as_utc(value: datetime) -> datetime:
+    """Every instant the API returns carries its zone: SQLite hands back naive datetimes,
+    stored as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class PatientPublic(Finite):
@@ -26,8 +35,8 @@ class PathwayPublic(Finite):
     id: str
     centre: str
     stage: Stage
-    stage_entered_at: datetime
-    referred_at: datetime
+    stage_entered_at: UtcDateTime
+    referred_at: UtcDateTime
     next_due_on: date | None
     overdue: bool
     treatment_number: int
@@ -54,11 +63,11 @@ class TaskPublic(Finite):
     role: str
     title: str
     state: str
-    opened_at: datetime
+    opened_at: UtcDateTime
     due_on: date
     not_before: date | None
     overdue: bool
-    closed_at: datetime | None
+    closed_at: UtcDateTime | None
     detail: str | None
     visit_id: str | None
 
@@ -81,7 +90,7 @@ class StageChangePublic(Finite):
 
     ordinal: int
     stage: Stage
-    entered_at: datetime
+    entered_at: UtcDateTime
     reason: str | None
 
 
@@ -90,7 +99,7 @@ class OutcomePublic(Finite):
 
     id: str
     kind: str
-    recorded_at: datetime
+    recorded_at: UtcDateTime
     data: dict[str, Any]
 
 
@@ -112,7 +121,7 @@ class WorklistItem(TaskPublic):
 
     stage: Stage
     step: str | None = Field(description="The step (URL slug) that completes this task.")
-    snoozed_until: datetime | None = None
+    snoozed_until: UtcDateTime | None = None
     patient: PatientPublic | None = None
     days_overdue: int = Field(default=0, description="Days since the due date (0 if not yet).")
     clocks: list[ClockStatus] = Field(
@@ -161,7 +170,7 @@ class SnoozeResult(Finite):
 
     pathway_id: str
     task_id: str
-    snoozed_until: datetime
+    snoozed_until: UtcDateTime
 
 
 class WithdrawRequest(Finite):
@@ -191,7 +200,7 @@ class AuditEventPublic(Finite):
     """One audit event."""
 
     id: int
-    at: datetime
+    at: UtcDateTime
     username: str
     role: str | None
     action: str

@@ -309,6 +309,14 @@ async def submit(
         detail = validation_detail(exc)
         await _audit(ctx, who, action, Outcome.INVALID, pathway_id, audit_fields(detail))
         raise ApiError(422, detail) from exc
+    hits = await run_in_threadpool(queries.free_text_identifiers, ctx.engine, pathway_id, model)
+    if hits:
+        detail = [
+            {"loc": ["body", *where], "msg": msg, "type": "identifier_in_free_text"}
+            for where, msg in hits
+        ]
+        await _audit(ctx, who, action, Outcome.INVALID, pathway_id, audit_fields(detail))
+        raise ApiError(422, detail)
     key = given or new_idempotency_key()
     found = await run_in_threadpool(
         idempotency.claim,

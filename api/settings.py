@@ -20,7 +20,17 @@ class ApiSettings(BaseSettings):
     cookie_secure: bool = Field(
         default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
     )
-    session_max_age_s: int = Field(default=8 * 3600, ge=60, description="A working day.")
+    session_max_age_s: int = Field(
+        default=8 * 3600, ge=60, description="Absolute session lifetime: a working day."
+    )
+    session_idle_s: int = Field(
+        default=30 * 60, ge=60, description="A session unused this long is ended."
+    )
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted (413 above it); well under gRPC's 4 MB.",
+    )
     lockout_failures: int = Field(default=5, ge=1, description="Failed logins before lockout.")
     lockout_minutes: int = Field(default=15, ge=1)
     step_timeout_s: float = Field(

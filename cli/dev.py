@@ -3,10 +3,12 @@
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from asyncio import FIRST_COMPLETED
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from sqlalchemy import make_url
 from temporalio.client import Client
@@ -29,9 +31,9 @@ from worker import build_worker
 Echo = Callable[[str], None]
 
 EXAMPLE_REFERRAL = (
-    'sirt refer --nhs-number "943 476 5919" --family-name Testpatient --given-name Zebedee \\\n'
-    "      --date-of-birth 1958-03-14 --primary-site midgut --grade 2 --ki67 8 --cga 420 \\\n"
-    '      --referrer "Dr A Referrer" --trust "Example NHS Foundation Trust"'
+    "sirt refer --as coordinator --primary-site midgut --grade 2 --ki67 8 --cga 420 \\\n"
+    '      --referrer "Dr A Referrer" --trust "Example NHS Foundation Trust"\n'
+    "      (prompts for the patient's NHS number, names and date of birth, then your password)"
 )
 
 
@@ -45,7 +47,8 @@ def banner(settings: Settings, server: DevServer) -> str:
     return "\n".join(
         [
             "SIRT Pathway is running.",
-            f"  Temporal Web UI  {server.ui_url}",
+            f"  Temporal Web UI  {settings.codec_endpoint.removesuffix('/codec')}"
+            f"{settings.temporal_ui_public_path}/ (through the web app: sign in as ops or admin)",
             f"  Temporal server  {server.address} (namespace {server.namespace})",
             f"  Temporal state   {server.db_file} (log: {server.log_file})",
             f"  Task queue       {settings.task_queue}",
@@ -182,9 +185,23 @@ def _cancel_on_signals(task: asyncio.Task[None], echo: Echo) -> None:
             loop.add_signal_handler(sig, on_signal)
 
 
+def secure_data_dir(data_dir: Path) -> None:
+    """The data folder 0700 and everything in it 0600 (0700 for folders), and this process's
+    new files private too (umask 077): it holds the payload key, the session key, the read
+    model with patients' identities, and Temporal's state."""
+    os.umask(0o077)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    for path in data_dir.rglob("*"):
+        if path.is_symlink():
+            continue
+        path.chmod(0o700 if path.is_dir() else 0o600)
+
+
 def run_dev(settings: Settings, echo: Echo) -> None:
     """Blocking entry point for the `dev` command."""
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    secure_data_dir(settings.data_dir)
     run_async(serve(settings, echo))

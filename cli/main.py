@@ -14,6 +14,11 @@ from sqlalchemy import Engine, make_url
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api import audit
+from api.audit import Outcome
+from api.deps import is_pathway_id
+from api.permissions import step_action
+from api.queries import free_text_identifiers
 from cli import services
 from cli.demo import demo_app
 from cli.dev import run_dev, safe_url
@@ -28,13 +33,15 @@ from cli.errors import (
 )
 from cli.events import events_app
 from cli.hl7 import hl7_app
+from cli.identity import TOKEN_ENV, cli_principal
+from cli.keys import app as keys_app
 from cli.notify import notify_app
 from cli.output import fmt, table, to_json
 from cli.runtime import run_async
 from cli.users import app as users_app
 from cli.views import pathway_list, pathway_status
 from core import clock
-from core.codec import MissingKeyError
+from core.codec import KeyConfigError
 from core.config import Settings
 from core.db import get_engine
 from core.pathways import (
@@ -48,7 +55,7 @@ from core.pathways import (
     submit_step,
     valid_idempotency_key,
 )
-from core.temporal import connect
+from core.temporal import TlsSettingError, connect
 from models.referral import PrimarySite, PriorTherapyKind, Referral, identity_problems
 from models.state import PathwayState, StepOutcome
 from models.vocab import Stage
@@ -100,7 +107,7 @@ async def temporal_client(s: Settings) -> Client:
     """A connected client, or a message saying what to start."""
     try:
         return await connect(s)
-    except MissingKeyError as exc:
+    except (KeyConfigError, TlsSettingError) as exc:
         raise CliError(str(exc)) from None
     except RuntimeError as exc:
         if "connect" not in str(exc).lower():
@@ -194,6 +201,19 @@ async def _settled_state(
     return None
 
 
+_PATIENT_PROMPTS = {
+    "nhs_number": "NHS number",
+    "family_name": "Family name",
+    "given_name": "Given name",
+    "date_of_birth": "Date of birth (14/03/1958 or 1958-03-14)",
+}
+
+
+def _prompt_patient() -> dict[str, str]:
+    """The patient's identity, asked for at the terminal (never taken from arguments)."""
+    return {k: typer.prompt(label, err=True) for k, label in _PATIENT_PROMPTS.items()}
+
+
 def _open_tasks_text(state: PathwayState | StepOutcome) -> list[str]:
     lines = sorted(
         (t.due_on, t.id, f"  open task: {t.title} ({t.role}, due {t.due_on})")
@@ -211,13 +231,18 @@ def refer(
             "--file", "-f", help="Referral as JSON (models.referral.Referral); - = stdin."
         ),
     ] = None,
-    nhs_number: Annotated[
-        str | None, typer.Option(help="NHS number, 10 digits (spaces or dashes allowed).")
+    patient_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--patient",
+            help="The patient's identity as JSON (nhs_number, family_name, given_name, "
+            "date_of_birth); - = stdin. Never given as options: arguments show in `ps`. "
+            "Prompted for when neither file has it.",
+        ),
     ] = None,
-    family_name: Annotated[str | None, typer.Option(help="Patient's family name.")] = None,
-    given_name: Annotated[str | None, typer.Option(help="Patient's given name.")] = None,
-    date_of_birth: Annotated[
-        str | None, typer.Option(help="14/03/1958 (day first) or 1958-03-14.")
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", help="Your login (prompts for the password); or set SIRT_TOKEN."),
     ] = None,
     received_on: Annotated[
         str | None, typer.Option(help="Date the referral arrived, YYYY-MM-DD.")
@@ -266,18 +291,12 @@ def refer(
     """
     _checked_key(referral_key, "--referral-key")
     data = read_json_object(file) if file else {}
-    patient_flags = {
-        "nhs_number": nhs_number,
-        "family_name": family_name,
-        "given_name": given_name,
-        "date_of_birth": date_of_birth,
-    }
-    if any(v is not None for v in patient_flags.values()):
+    if patient_file is not None:
         patient = data.get("patient")
-        patient = dict(patient) if isinstance(patient, dict) else {}
-        for key, value in patient_flags.items():
-            _set(patient, key, value)
-        data["patient"] = patient
+        data["patient"] = {
+            **(patient if isinstance(patient, dict) else {}),
+            **read_json_object(patient_file),
+        }
     fields: dict[str, object] = {
         "received_on": received_on,
         "primary_site": primary_site,
@@ -298,9 +317,14 @@ def refer(
         data["prior_therapies"] = [_parse_prior_therapy(p) for p in prior_therapy]
     if not data:
         raise CliError("give the referral with --file or options (see `sirt refer --help`)", 2)
+    if "patient" not in data:
+        data["patient"] = _prompt_patient()
     referral = Referral.model_validate(data)
     for field, problem in identity_problems(referral.patient, clock.today()):
         raise CliError(f"{field}: {problem}", EXIT_INVALID)
+    s = settings()
+    engine = read_engine(s)
+    who = cli_principal(engine, as_user, os.environ.get(TOKEN_ENV), "pathway:refer")
     rkey = ReferralKey.of(CLI_SCOPE, referral, referral_key)
     if rkey is None:
         rkey = ReferralKey(scope=CLI_SCOPE, kind="key", key=new_idempotency_key())
@@ -310,8 +334,12 @@ def refer(
             err=True,
         )
 
-    s = settings()
-    pathway_id, state = run_async(_start(s, referral, rkey))
+    try:
+        pathway_id, state = run_async(_start(s, referral, rkey))
+    except CliError:
+        audit.record(engine, who, "pathway:refer", Outcome.ERROR, detail="cli")
+        raise
+    audit.record(engine, who, "pathway:refer", Outcome.OK, pathway_id=pathway_id, detail="cli")
     # Only the pseudonymous id on stdout (for scripts); the hint goes to stderr.
     typer.echo(pathway_id)
     if state is None:
@@ -471,15 +499,35 @@ def submit(
             "once and prints the first result. Default: a new key (printed)."
         ),
     ] = None,
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", help="Your login (prompts for the password); or set SIRT_TOKEN."),
+    ] = None,
 ) -> None:
     if step not in STEPS:
         raise CliError(f"unknown step {step!r}; steps: {STEP_NAMES}", EXIT_INVALID)
     key = _checked_key(idempotency_key, "--idempotency-key")
     _, payload = parse_step(step, read_json_object(file))
+    s = settings()
+    engine = read_engine(s)
+    action = step_action(step)
+    who = cli_principal(engine, as_user, os.environ.get(TOKEN_ENV), action)
+    audited = pathway_id if is_pathway_id(pathway_id) else None
+    hits = free_text_identifiers(engine, pathway_id, payload)
+    if hits:
+        audit.record(engine, who, action, Outcome.INVALID, pathway_id=audited, detail="cli")
+        lines = [".".join(str(p) for p in where) + f": {msg}" for where, msg in hits]
+        raise CliError("\n".join(lines), EXIT_INVALID)
     if key is None:
         key = new_idempotency_key()
         typer.echo(f"Idempotency key: {key} (to retry safely: --idempotency-key {key})", err=True)
-    state = run_async(_submit(settings(), pathway_id, step, payload, timeout, key))
+    try:
+        state = run_async(_submit(s, pathway_id, step, payload, timeout, key))
+    except CliError as exc:
+        outcome = Outcome.REFUSED if exc.code == EXIT_INVALID else Outcome.ERROR
+        audit.record(engine, who, action, outcome, pathway_id=audited, detail="cli")
+        raise
+    audit.record(engine, who, action, Outcome.OK, pathway_id=audited, detail="cli")
     typer.echo("\n".join([f"{pathway_id}: stage {state.stage}", *_open_tasks_text(state)]))
 
 
@@ -506,6 +554,7 @@ def steps(
 app.command("dosimetry")(handle_errors(dosimetry))
 app.add_typer(notify_app, name="notify")
 app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
 app.add_typer(demo_app, name="demo")
 app.add_typer(hl7_app, name="hl7")
 app.add_typer(events_app, name="events")

@@ -6,6 +6,8 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine, make_url
 
+from api import audit
+from api.audit import Outcome
 from cli.errors import EXIT_INVALID, CliError, handle_errors
 from cli.output import table, to_json
 from core import clock
@@ -42,11 +44,18 @@ def ack(
     by: Annotated[str, typer.Option("--by", help="Who acknowledges (your name or login).")],
     note: Annotated[str | None, typer.Option(help="What is being done about it.")] = None,
 ) -> None:
-    """Acknowledge an overdue task: its escalation ladder stops (recorded for the audit)."""
+    """Acknowledge an overdue task: its escalation ladder stops (recorded for the audit).
+
+    For the escalation recipients (pathway lead, service manager), who have no app login:
+    the name given is what the audit trail records, with the detail `cli`.
+    """
+    engine = _engine()
     try:
-        done = acknowledge(_engine(), pathway_id, task_id, by, note)
+        done = acknowledge(engine, pathway_id, task_id, by, note)
     except AckError as exc:
+        audit.record(engine, by, "task:ack", Outcome.CONFLICT, detail="cli")
         raise CliError(str(exc), EXIT_INVALID) from None
+    audit.record(engine, by, "task:ack", Outcome.OK, pathway_id=done.pathway_id, detail="cli")
     typer.echo(
         f"Acknowledged {done.task_id} on {done.pathway_id} (due {done.due_on}) by {done.by}; "
         "no further overdue, escalation or timeout messages for this due date."

@@ -19,7 +19,7 @@ from temporalio.service import RPCError
 
 from api.settings import ApiSettings, load_or_create_secret
 from cli.errors import CliError
-from core.codec import MissingKeyError, load_key
+from core.codec import KeyConfigError, load_keyring
 from core.config import Settings
 from core.db import get_engine
 from core.db import migrate as migrate_schema
@@ -111,7 +111,7 @@ def ready(
         raise CliError(f"not ready: the read model does not answer ({_first_line(exc)})") from None
     try:
         asyncio.run(ping_temporal())
-    except MissingKeyError as exc:
+    except KeyConfigError as exc:
         raise CliError(f"not ready: {exc}") from None
     except (RuntimeError, RPCError, TimeoutError) as exc:
         raise CliError(
@@ -155,8 +155,8 @@ def web(
     try:
         # Checked here, not on the first request: a web app without the key could not
         # decode a single pathway.
-        load_key(s.encryption_key, s.resolved_key_file)
-    except MissingKeyError as exc:
+        load_keyring(s.encryption_key, s.encryption_retired_keys, s.resolved_key_file)
+    except KeyConfigError as exc:
         raise CliError(str(exc)) from None
     url = make_url(s.resolved_database_url)
     sqlite_file = url.database if url.drivername.startswith("sqlite") else None

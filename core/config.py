@@ -43,9 +43,38 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".data"), description="Local state of the embedded setup.")
     temporal_address: str = Field(default="127.0.0.1:7233", description="Temporal frontend.")
     temporal_namespace: str = "default"
+    temporal_tls: bool = Field(
+        default=False, description="Connect to Temporal over TLS (implied by the settings below)."
+    )
+    temporal_tls_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle for the server's certificate; system roots if unset.",
+    )
+    temporal_tls_cert_file: Path | None = Field(
+        default=None, description="PEM client certificate for mTLS (with the key file)."
+    )
+    temporal_tls_key_file: Path | None = Field(
+        default=None, description="PEM private key of the client certificate."
+    )
+    temporal_tls_server_name: str | None = Field(
+        default=None, description="Server name to verify, when it differs from the address."
+    )
+    temporal_api_key: str | None = Field(
+        default=None, description="Temporal Cloud (or server) API key; sent over TLS only."
+    )
     temporal_ui_port: int = 8233
     temporal_ui_base: str | None = Field(
-        default=None, description="Temporal Web UI address on a cluster, for dashboard links."
+        default=None,
+        description="Where the app reaches the Temporal Web UI on a cluster (internal address, "
+        "including its public path, e.g. http://temporal-ui:8080/temporal).",
+    )
+    temporal_ui_public_path: str = Field(
+        default="/temporal", description="The path the app serves the Temporal Web UI under."
+    )
+    web_base_url: str | None = Field(
+        default=None,
+        description="The web app's URL as browsers see it (the UI's codec endpoint is "
+        "<this>/codec); http://127.0.0.1:<web port> when unset.",
     )
     task_queue: str = "sirt-pathway"
     sdk_metrics_address: str | None = Field(
@@ -81,7 +110,13 @@ class Settings(BaseSettings):
     )
     encryption_key: str | None = Field(
         default=None,
-        description="Base64 AES-256 key for Temporal payloads; a local key file when unset.",
+        description="The current AES-256 key for Temporal payloads, `id:base64` (a bare "
+        "base64 key has the id `default`); a local key file when unset.",
+    )
+    encryption_retired_keys: str | None = Field(
+        default=None,
+        description="Comma-separated `id:base64` keys that decrypt but never encrypt: keys "
+        "rotated out (history written under them) or a new key staged before it is current.",
     )
     encryption_key_file: Path | None = Field(
         default=None, description="Key file; defaults to data_dir/payload.key (mode 0600)."
@@ -103,8 +138,18 @@ class Settings(BaseSettings):
 
     @property
     def temporal_ui_url(self) -> str:
-        """The Temporal Web UI (SIRT_TEMPORAL_UI_BASE on a cluster, else the dev server's)."""
-        return self.temporal_ui_base or f"http://127.0.0.1:{self.temporal_ui_port}"
+        """Where the app's proxy reaches the Temporal Web UI (SIRT_TEMPORAL_UI_BASE on a
+        cluster, else the dev server's, bound to loopback under the public path)."""
+        return (
+            self.temporal_ui_base
+            or f"http://127.0.0.1:{self.temporal_ui_port}{self.temporal_ui_public_path}"
+        ).rstrip("/")
+
+    @property
+    def codec_endpoint(self) -> str:
+        """The remote codec endpoint the Temporal Web UI is configured with."""
+        base = self.web_base_url or f"http://127.0.0.1:{self.web_port}"
+        return base.rstrip("/") + "/codec"
 
     @property
     def resolved_database_url(self) -> str:

@@ -18,12 +18,20 @@ def get_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=True,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # Pre-ping replaces connections a database restart or network cut has killed; the connect
     # timeout turns an unreachable host into an error (503 in the app) instead of a hang.
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    # hide_parameters: an error's message never quotes the values (a patient's name) it was
+    # given; activities also scrub what the database itself quotes (activities/errors.py).
+    return create_engine(
+        url, pool_pre_ping=True, connect_args={"connect_timeout": 10}, hide_parameters=True
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

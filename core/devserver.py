@@ -144,11 +144,15 @@ class DevServer:
         ui_port: int | None = 8233,
         namespace: str = "default",
         binary: Path | None = None,
+        ui_public_path: str = "/temporal",
+        ui_codec_endpoint: str | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.host = host
         self.port = port
         self.ui_port = ui_port
+        self.ui_public_path = ui_public_path.rstrip("/")
+        self.ui_codec_endpoint = ui_codec_endpoint
         self.namespace = namespace
         self.binary = binary or temporal_binary()
         self.db_file = data_dir / "temporal.db"
@@ -169,6 +173,8 @@ class DevServer:
             port=port,
             ui_port=settings.temporal_ui_port if ui else None,
             namespace=settings.temporal_namespace,
+            ui_public_path=settings.temporal_ui_public_path,
+            ui_codec_endpoint=settings.codec_endpoint,
         )
 
     @property
@@ -178,8 +184,11 @@ class DevServer:
 
     @property
     def ui_url(self) -> str | None:
-        """The Web UI's URL, or None when started headless."""
-        return None if self.ui_port is None else f"http://{self.host}:{self.ui_port}"
+        """The Web UI's internal URL (loopback only; people use the app's /temporal/), or
+        None when started headless."""
+        if self.ui_port is None:
+            return None
+        return f"http://127.0.0.1:{self.ui_port}{self.ui_public_path}/"
 
     @property
     def pid(self) -> int | None:
@@ -205,7 +214,14 @@ class DevServer:
             "--namespace",
             self.namespace,
         ]
-        cmd += ["--ui-port", str(self.ui_port)] if self.ui_port is not None else ["--headless"]
+        if self.ui_port is None:
+            cmd += ["--headless"]
+        else:
+            # Loopback only, under the app's path: the app's proxy is the one way in.
+            cmd += ["--ui-ip", "127.0.0.1", "--ui-port", str(self.ui_port)]
+            cmd += ["--ui-public-path", self.ui_public_path or "/"]
+            if self.ui_codec_endpoint:
+                cmd += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         for name, kind in SEARCH_ATTRIBUTES.items():
             cmd += ["--search-attribute", f"{name}={kind}"]
         return [*cmd, "--log-level", "warn"]

@@ -81,7 +81,7 @@ class Referral(Plausible):
     carcinoid_syndrome: bool | None = None
     flushes_per_day: float | None = Field(default=None, ge=0)
     stools_per_day: float | None = Field(default=None, ge=0)
-    prior_therapies: list[PriorTherapy] = Field(default_factory=list)
+    prior_therapies: list[PriorTherapy] = Field(default_factory=list, max_length=50)
     baseline_cga_ug_l: float | None = Field(default=None, ge=0)
     baseline_5hiaa_umol_24h: float | None = Field(default=None, ge=0)
     referrer: str | None = Field(default=None, max_length=200)

@@ -6,7 +6,7 @@ the pathway's state (its stage, earlier doses) run in the workflow's Update vali
 
 from datetime import date
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -15,6 +15,11 @@ from clinical.errors import ClinicalRuleError
 from clinical.liver_toxicity import BraatInputs, PrsSymptoms
 from clinical.recist import NonTargetResponse, TargetLesion, validate_target_lesions
 from models.plausible import Plausible
+
+# Length bounds on every list and on the words in it: a payload travels through Temporal
+# (4 MB per message) and lands in history for years, so nothing in it is unbounded.
+MAX_ITEMS = 50
+ShortText = Annotated[str, Field(max_length=200)]
 
 
 class _Step(Plausible):
@@ -25,7 +30,7 @@ class TriageDecision(_Step):
     """A coordinator's triage: complete, or what is still missing (re-requested)."""
 
     complete: bool
-    missing_items: list[str] = Field(default_factory=list)
+    missing_items: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
     note: str | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
@@ -80,7 +85,7 @@ class MdtDecision(_Step):
 
     meeting_date: date
     net_experienced_mdt: bool
-    attendees: list[str] = Field(min_length=1)
+    attendees: list[ShortText] = Field(min_length=1, max_length=MAX_ITEMS)
     ecog: int = Field(ge=0, le=4)
     child_pugh_score: int | None = Field(default=None, ge=5, le=15)
     extrahepatic_disease: Literal["none", "limited", "extensive"] | None = None
@@ -93,7 +98,7 @@ class MdtDecision(_Step):
     decision: MdtOutcome
     reason: str | None = Field(default=None, max_length=2000)
     alternative_treatment: AlternativeTreatment | None = None
-    missing_items: list[str] = Field(default_factory=list)
+    missing_items: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
     consent_obtained: bool = False
     override_reason: str | None = Field(
         default=None, max_length=2000, description="Why proceed despite a contraindication."
@@ -127,23 +132,29 @@ class WorkupResult(_Step):
     """Work-up angiography and scout scan."""
 
     performed_on: date
-    vessels_studied: list[str] = Field(default_factory=list)
-    coils_placed: list[str] = Field(default_factory=list)
-    injection_positions: list[str] = Field(min_length=1)
+    vessels_studied: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
+    coils_placed: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
+    injection_positions: list[ShortText] = Field(min_length=1, max_length=MAX_ITEMS)
     scout_agent: Literal["tc99m_maa", "ho166_scout"] = "tc99m_maa"
     scout_activity_mbq: float = Field(gt=0, le=1000)
     lung_shunt_fraction: float = Field(ge=0, description="A fraction, 0-1.")
     lsf_method: Literal["planar", "spect_ct"] = "planar"
-    extrahepatic_uptake: list[ExtrahepaticUptake] = Field(default_factory=list)
+    extrahepatic_uptake: list[ExtrahepaticUptake] = Field(
+        default_factory=list, max_length=MAX_ITEMS
+    )
     whole_liver_volume_ml: float = Field(gt=0)
     tumour_volume_ml: float = Field(ge=0)
     perfused_volume_ml: float | None = Field(default=None, gt=0)
     lung_volume_ml: float | None = Field(default=None, gt=0)
     baseline_target_lesions: list[TargetLesion] = Field(
-        default_factory=list, description="RECIST 1.1 target lesions on the baseline CT/MRI."
+        default_factory=list,
+        max_length=MAX_ITEMS,
+        description="RECIST 1.1 target lesions on the baseline CT/MRI.",
     )
     baseline_viable_lesions: list[TargetLesion] = Field(
-        default_factory=list, description="mRECIST: viable (enhancing) tumour diameters."
+        default_factory=list,
+        max_length=MAX_ITEMS,
+        description="mRECIST: viable (enhancing) tumour diameters.",
     )
 
     @model_validator(mode="after")
@@ -189,7 +200,7 @@ class DosimetryPlan(_Step):
     device: Device
     method: DosimetryMethod
     tumour_to_normal_ratio: float | None = Field(default=None, gt=0, le=100)
-    positions: list[PositionActivity] = Field(min_length=1)
+    positions: list[PositionActivity] = Field(min_length=1, max_length=MAX_ITEMS)
     predicted_tumour_dose_gy: float | None = Field(default=None, ge=0, le=2000)
     predicted_normal_liver_dose_gy: float | None = Field(default=None, ge=0, le=1000)
     predicted_perfused_dose_gy: float | None = Field(default=None, ge=0, le=2000)
@@ -216,10 +227,10 @@ class TreatmentRecord(_Step):
     """The SIRT delivery."""
 
     performed_on: date
-    positions: list[AdministeredPosition] = Field(min_length=1)
+    positions: list[AdministeredPosition] = Field(min_length=1, max_length=MAX_ITEMS)
     extent: Literal["unilobar", "bilobar", "segmental"]
     stasis: bool = False
-    intraprocedural_events: list[str] = Field(default_factory=list)
+    intraprocedural_events: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
     post_treatment_imaging: Literal["y90_pet", "bremsstrahlung_spect", "ho166_spect", "mri"]
     non_target_deposition: str | None = None
     discharged_on: date | None = None
@@ -273,12 +284,17 @@ class FollowUpVisitRecord(_Step):
     visit_date: date
     recist_response: ImagingResponse | None = None
     mrecist_response: ImagingResponse | None = None
-    target_lesions_mm: dict[str, float | None] = Field(
-        default_factory=dict, description="Lesion id -> longest diameter; needs a baseline."
+    target_lesions_mm: dict[ShortText, float | None] = Field(
+        default_factory=dict,
+        max_length=MAX_ITEMS,
+        description="Lesion id -> longest diameter; needs a baseline.",
     )
-    viable_target_lesions_mm: dict[str, float | None] = Field(default_factory=dict)
-    too_small_to_measure: list[str] = Field(
+    viable_target_lesions_mm: dict[ShortText, float | None] = Field(
+        default_factory=dict, max_length=MAX_ITEMS
+    )
+    too_small_to_measure: list[ShortText] = Field(
         default_factory=list,
+        max_length=MAX_ITEMS,
         description="Target lesions present but too small to measure (RECIST 1.1: 5 mm).",
     )
     non_target_response: NonTargetResponse | None = Field(
@@ -297,14 +313,16 @@ class FollowUpVisitRecord(_Step):
     labs: Labs | None = None
     ascites: Literal["none", "stable", "new_or_worse"] | None = None
     biliary_obstruction: bool = False
-    adverse_events: list[AdverseEvent] = Field(default_factory=list)
+    adverse_events: list[AdverseEvent] = Field(default_factory=list, max_length=MAX_ITEMS)
     prs_symptoms: PrsSymptoms | None = None
     flushes_per_day: float | None = Field(default=None, ge=0)
     stools_per_day: float | None = Field(default=None, ge=0)
-    qlq_c30: dict[int, int | None] = Field(default_factory=dict, description="Item -> answer.")
+    qlq_c30: dict[int, int | None] = Field(
+        default_factory=dict, max_length=MAX_ITEMS, description="Item -> answer."
+    )
     cga_ug_l: float | None = Field(default=None, ge=0)
     hiaa_umol_24h: float | None = Field(default=None, ge=0)
-    later_treatments: list[str] = Field(default_factory=list)
+    later_treatments: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
 
 
 class UnscheduledEvent(_Step):

@@ -42,15 +42,35 @@ class ApiTokenRow(SQLModel, table=True):
     token_hash: str = Field(unique=True, index=True, max_length=64)
     created_at: datetime = _ts()
     revoked_at: datetime | None = _ts(nullable=True)
+    expires_at: datetime | None = _ts(nullable=True)
+    last_used_at: datetime | None = _ts(nullable=True)
+
+
+class SessionRow(SQLModel, table=True):
+    """A signed-in browser session, server-side so that it can be revoked at once.
+
+    The cookie carries a random session token; only its SHA-256 is kept here.
+    """
+
+    __tablename__ = "app_session"
+
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    created_at: datetime = _ts()
+    last_seen_at: datetime = _ts()
+    revoked_at: datetime | None = _ts(nullable=True)
 
 
 class LoginThrottleRow(SQLModel, table=True):
-    """Failed logins per username (known or not, so lockout does not reveal which exist)."""
+    """Failed logins per (username, client address): known names or not, so lockout does not
+    reveal which exist, and per address, so nobody can lock a user out from elsewhere."""
 
     __tablename__ = "login_throttle"
 
     username: str = Field(primary_key=True, max_length=64)
+    client: str = Field(primary_key=True, max_length=64)
     failures: int = 0
+    lockouts: int = Field(default=0, description="Lockouts in a row: each one lasts longer.")
     locked_until: datetime | None = _ts(nullable=True)
     last_failure_at: datetime | None = _ts(nullable=True)
 

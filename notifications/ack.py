@@ -13,13 +13,27 @@ from sqlmodel import Session, col, select
 
 from core import clock
 from models.notifications import AckRow
-from models.tables import TaskRow
-from models.vocab import TaskState
+from models.tables import OutboxRow, TaskRow
+from models.vocab import MessageKind, Role, TaskState
 from notifications.store import utc
 
 
 class AckError(ValueError):
     """The acknowledgement was refused (unknown or closed task); the message says why."""
+
+
+class AckNotYours(AckError):
+    """The caller's role is neither the task's nor one its escalation went to."""
+
+
+def _ack_roles(session: Session, task: TaskRow) -> set[str]:
+    """The task's role and every role an escalation of it was addressed to."""
+    stmt = select(OutboxRow.recipient_role).where(
+        col(OutboxRow.pathway_id) == task.pathway_id,
+        col(OutboxRow.task_id) == task.id,
+        col(OutboxRow.kind).in_([MessageKind.ESCALATION, MessageKind.TIMEOUT]),
+    )
+    return {task.role, *session.exec(stmt).all()}
 
 
 @dataclass(frozen=True)
@@ -42,10 +56,13 @@ def acknowledge(
     by: str,
     note: str | None = None,
     now: datetime | None = None,
+    role: Role | None = None,
 ) -> Ack:
     """Acknowledge an open task's escalation; raises AckError if there is nothing to ack.
 
-    ``by`` is the acknowledging user's name or login (staff, not patient, data).
+    ``by`` is the acknowledging user's name or login (staff, not patient, data). With
+    ``role`` (the app's callers), only the task's own role or a role its escalations were sent
+    to may acknowledge: nobody can silence another team's alarm.
     """
     if not by.strip():
         raise AckError("by: say who acknowledges")
@@ -56,6 +73,11 @@ def acknowledge(
             raise AckError(f"task_id: no task {task_id!r} on pathway {pathway_id!r}")
         if task.state != TaskState.OPEN:
             raise AckError(f"task_id: task {task_id!r} is {task.state}, not open")
+        if role is not None and role not in _ack_roles(session, task):
+            raise AckNotYours(
+                f"task_id: task {task_id!r} is for {task.role}; only that role or the role "
+                "its escalation went to may acknowledge it"
+            )
         row = AckRow(
             pathway_id=pathway_id,
             task_id=task_id,

@@ -1,13 +1,12 @@
 """Registry exports: CSV (flat columns), JSON (full records) and FHIR Bundles."""
 
-import csv
-import io
 import json
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine
 
+from core.csvsafe import write_rows
 from registry.config import RegistrySettings
 from registry.fhir import bundle_json, record_bundle
 from registry.record import RegistryRecord, load_records
@@ -26,13 +25,11 @@ def _cell(value: Any) -> str:
 def records_csv(records: Sequence[RegistryRecord]) -> str:
     """One row per record, columns as in docs/registry-data-dictionary.md; lists joined by ';'."""
     columns = RegistryRecord.columns()
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
+    rows = []
     for record in records:
         data = record.model_dump(mode="json", include=set(columns))
-        writer.writerow([_cell(data[c]) for c in columns])
-    return out.getvalue()
+        rows.append([_cell(data[c]) for c in columns])
+    return write_rows(columns, rows)
 
 
 def records_json(records: Sequence[RegistryRecord]) -> str:

@@ -8,7 +8,6 @@ date: silence is not survival. Anything recorded after ``as_of`` is ignored.
 """
 
 import base64
-import csv
 import html
 import io
 import math
@@ -24,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 
 from clinical.recist import Response, is_disease_control, is_objective_response
+from core.csvsafe import write_rows
 from registry.config import RegistrySettings
 from registry.record import RESPONSE_VISIT_CODE, RegistryRecord, load_records
 
@@ -439,11 +439,7 @@ AUDIT_CSV_HEADER = ["section", "group", "level", "metric", "value", "n", "publis
 
 def render_audit_csv(report: AuditReport) -> str:
     """The audit's tables as CSV."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(AUDIT_CSV_HEADER)
-    writer.writerows(audit_rows(report))
-    return out.getvalue()
+    return write_rows(AUDIT_CSV_HEADER, audit_rows(report))
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

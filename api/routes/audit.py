@@ -3,10 +3,12 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from api import queries
+from api import audit, queries
 from api.accounts import Principal
+from api.audit import Outcome
 from api.deps import PATHWAY_ID_PATTERN, CtxDep, require
 from api.schemas import AuditPage
 
@@ -26,3 +28,20 @@ async def audit_trail(
         lambda: queries.audit_events(ctx.engine, pathway_id=pathway_id, limit=limit, offset=offset)
     )
     return AuditPage(items=items, limit=limit, offset=offset)
+
+
+@router.get("/audit/export.csv", response_class=Response)
+async def audit_export(
+    ctx: CtxDep, who: Annotated[Principal, Depends(require("audit:view"))]
+) -> Response:
+    """The whole audit trail as CSV, oldest first; the export is itself audited."""
+    await run_in_threadpool(audit.record, ctx.engine, who, "audit:export", Outcome.OK)
+    body = await run_in_threadpool(queries.audit_export_csv, ctx.engine)
+    return Response(
+        body,
+        media_type="text/csv",
+        headers={
+            "Content-Disposition": 'attachment; filename="audit.csv"',
+            "Cache-Control": "no-store",
+        },
+    )

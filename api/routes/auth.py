@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import audit
-from api.accounts import LoginOutcome, authenticate
+from api.accounts import LoginOutcome, authenticate, open_session, revoke_session
 from api.audit import Outcome
-from api.deps import CtxDep, csrf_ok, csrf_token
+from api.deps import SESSION_KEY, CtxDep, csrf_ok, csrf_token
 from api.templating import flash, render
 
 router = APIRouter(include_in_schema=False)
@@ -81,13 +81,20 @@ async def login(
             password,
             max_failures=ctx.api.lockout_failures,
             lockout=timedelta(minutes=ctx.api.lockout_minutes),
+            client=request.client.host if request.client else "-",
         )
     )
     if outcome == LoginOutcome.OK and principal is not None:
         await run_in_threadpool(audit.record, ctx.engine, principal, "session:login", Outcome.OK)
-        # A fresh session (and CSRF token) on every sign-in defeats session fixation.
+        # A fresh session (new id, new CSRF token) on every sign-in defeats session fixation;
+        # the one the browser had before, if any, is ended.
+        old = request.session.get(SESSION_KEY)
+        if isinstance(old, str):
+            await run_in_threadpool(revoke_session, ctx.engine, old)
         request.session.clear()
-        request.session["uid"] = principal.user_id
+        request.session[SESSION_KEY] = await run_in_threadpool(
+            open_session, ctx.engine, principal.user_id
+        )
         csrf_token(request)
         return RedirectResponse(next_url, status_code=303)
     locked = outcome == LoginOutcome.LOCKED
@@ -114,9 +121,13 @@ async def login(
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
-    """Sign out (CSRF-checked, so another site cannot sign you out)."""
+async def logout(request: Request, ctx: CtxDep) -> Response:
+    """Sign out (CSRF-checked, so another site cannot sign you out): the session is ended on
+    the server, so a copy of the cookie no longer works either."""
     if await csrf_ok(request):
+        token = request.session.get(SESSION_KEY)
+        if isinstance(token, str):
+            await run_in_threadpool(revoke_session, ctx.engine, token)
         request.session.clear()
         flash(request, "You have signed out.")
     return RedirectResponse("/login", status_code=303)

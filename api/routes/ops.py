@@ -1,6 +1,7 @@
 """Service-level views: the ops dashboard, Prometheus metrics, the NICE audit report, the
 registry export, iCalendar feeds and notification administration. All pseudonymous."""
 
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated
 from urllib.parse import quote, urlencode
@@ -17,22 +18,25 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from api import audit
 from api.accounts import Principal
+from api.audit import Outcome
 from api.context import AppContext
-from api.deps import CtxDep, require
+from api.deps import CtxDep, is_pathway_id, require
 from api.outages import temporal_unreachable
+from api.schemas import UtcDateTime
 from api.telemetry import latency_exposition
 from core.config import Settings
 from intake.store import ChannelCounts, channel_counts
 from intake.store import exposition as intake_exposition
 from models.tables import PathwayRow
 from models.vocab import Stage
-from notifications.ack import AckError, acknowledge
+from notifications.ack import AckError, AckNotYours, acknowledge
 from notifications.ics import ics_feed
 from notifications.store import count_dead_letters, delivery_counts, retry_dead_letters
 from registry.config import RegistrySettings
 from registry.export import bundles_json, export_csv, export_json
-from registry.record import load_records
+from registry.record import load_records, pseudonym
 from reports.audit import AuditReport, audit_report, render_audit_csv, render_audit_html
 from reports.dashboard import DashboardConfig, OpsDashboard, ops_dashboard
 from reports.metrics import CONTENT_TYPE, metrics_response
@@ -47,7 +51,7 @@ class TemporalHealth(BaseModel):
     task_queue: str
     workflow_pollers: int
     activity_pollers: int
-    last_poll_at: datetime | None
+    last_poll_at: UtcDateTime | None
     backlog: int | None = Field(
         default=None, description="Approximate tasks waiting for a worker (both kinds)."
     )
@@ -64,7 +68,7 @@ class ServiceOverview(BaseModel):
         default_factory=list, description="Inbound channels (HL7v2, FHIR): in, answers, backlog."
     )
     temporal: TemporalHealth
-    last_projection_at: datetime | None = Field(
+    last_projection_at: UtcDateTime | None = Field(
         description="When a pathway activity last wrote the read model successfully."
     )
     temporal_ui_by_stage: dict[str, str] = Field(
@@ -76,7 +80,7 @@ async def temporal_health(client: Client, namespace: str, queue: str) -> Tempora
     """Pollers on the pathway task queue; an unreachable server is reported, not raised."""
     counts: dict[int, int] = {}
     backlog = 0
-    last: datetime | None = None
+    last: UtcDateTime | None = None
     try:
         for kind in (
             TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
@@ -114,7 +118,9 @@ async def temporal_health(client: Client, namespace: str, queue: str) -> Tempora
 
 def ui_links(settings: Settings) -> dict[str, str]:
     """Links into the Temporal Web UI, one per stage."""
-    base = f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows"
+    # Through the app's proxy (signed-in ops and admin only), never the UI's own address.
+    path = settings.temporal_ui_public_path.rstrip("/")
+    base = f"{path}/namespaces/{settings.temporal_namespace}/workflows"
     return {stage: base + "?query=" + quote(f"PathwayStage='{stage}'") for stage in Stage}
 
 
@@ -199,12 +205,20 @@ async def audit_csv(
     return _download(render_audit_csv(report), "text/csv", "sirt-audit.csv")
 
 
+def _registry_settings() -> RegistrySettings:
+    """The registry settings, checked up front: an export without its pseudonym secret is
+    refused whole (409 naming the setting), even while no record would need it yet."""
+    settings = RegistrySettings()
+    pseudonym("pathway-check", settings)
+    return settings
+
+
 @router.get("/registry/export.csv")
 async def registry_csv(
     ctx: CtxDep, _who: Annotated[Principal, Depends(require("registry:export"))]
 ) -> Response:
     """Pseudonymised registry records of every treated patient (see the data dictionary)."""
-    body = await run_in_threadpool(export_csv, ctx.engine, RegistrySettings())
+    body = await run_in_threadpool(export_csv, ctx.engine, _registry_settings())
     return _download(body, "text/csv", "sirt-registry.csv")
 
 
@@ -213,7 +227,7 @@ async def registry_json(
     ctx: CtxDep, _who: Annotated[Principal, Depends(require("registry:export"))]
 ) -> Response:
     """The same records as JSON."""
-    body = await run_in_threadpool(export_json, ctx.engine, RegistrySettings())
+    body = await run_in_threadpool(export_json, ctx.engine, _registry_settings())
     return _download(body, "application/json", "sirt-registry.json")
 
 
@@ -223,7 +237,7 @@ async def registry_fhir(
 ) -> Response:
     """One FHIR Bundle per treated patient (Patient, Procedure, Observation, AdverseEvent,
     QuestionnaireResponse, CarePlan), each validated by fhir.resources, as a JSON array."""
-    settings = RegistrySettings()
+    settings = _registry_settings()
 
     def bundles() -> str:
         return "[" + ",".join(bundles_json(load_records(ctx.engine, settings), settings)) + "]"
@@ -244,6 +258,14 @@ async def calendar(
     return Response(body, media_type="text/calendar")
 
 
+_TASK_ID = re.compile(r"[A-Za-z0-9_:.-]{1,64}")
+
+
+def _task_detail(task_id: str) -> str | None:
+    # Only a well-formed task id goes into the audit trail: the path is the caller's text.
+    return f"task {task_id}" if _TASK_ID.fullmatch(task_id) else None
+
+
 @router.post("/pathways/{pathway_id}/tasks/{task_id}/ack")
 async def ack(
     pathway_id: str,
@@ -252,13 +274,39 @@ async def ack(
     ctx: CtxDep,
     who: Annotated[Principal, Depends(require("task:ack"))],
 ) -> dict[str, str]:
-    """Acknowledge an overdue task: further escalations for it are not sent."""
+    """Acknowledge an overdue task: further escalations for it are not sent.
+
+    Only the task's role (or a role its escalation went to), only while it is open; audited.
+    """
+    if not is_pathway_id(pathway_id):
+        raise HTTPException(404, "pathway_id: no such pathway")
     try:
         await run_in_threadpool(
-            acknowledge, ctx.engine, pathway_id, task_id, who.username, body.note
+            lambda: acknowledge(
+                ctx.engine, pathway_id, task_id, who.username, body.note, role=who.role
+            )
         )
     except AckError as exc:
-        raise HTTPException(409, str(exc)) from None
+        outcome = Outcome.DENIED if isinstance(exc, AckNotYours) else Outcome.CONFLICT
+        await run_in_threadpool(
+            audit.record,
+            ctx.engine,
+            who,
+            "task:ack",
+            outcome,
+            pathway_id=pathway_id,
+            detail=_task_detail(task_id),
+        )
+        raise HTTPException(403 if isinstance(exc, AckNotYours) else 409, str(exc)) from None
+    await run_in_threadpool(
+        audit.record,
+        ctx.engine,
+        who,
+        "task:ack",
+        Outcome.OK,
+        pathway_id=pathway_id,
+        detail=_task_detail(task_id),
+    )
     return {"pathway_id": pathway_id, "task_id": task_id, "acknowledged_by": who.username}
 
 

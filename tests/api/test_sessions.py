@@ -98,7 +98,7 @@ async def test_lockout_after_five_failures_even_with_the_right_password(
     assert outcomes[-6:] == ["failed"] * 4 + ["locked", "locked"]
     # When the lockout ends, the right password works again.
     with Session(api.engine) as session:
-        row = session.get(LoginThrottleRow, "locktest")
+        row = session.get(LoginThrottleRow, ("locktest", "127.0.0.1"))
         assert row is not None
         row.locked_until = clock.now() - timedelta(seconds=1)
         session.add(row)

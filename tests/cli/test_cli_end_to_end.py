@@ -17,16 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import Session, col, select
 from temporalio.client import Client
 from typer.testing import CliRunner, Result
 
+from api.accounts import issue_token
+from api.permissions import MATRIX, step_action
 from api.routes.ops import sdk_metrics, temporal_health
+from api.seed import seed_demo_users
 from cli.main import app
 from core import clock
 from core.config import Settings
 from core.db import get_engine, migrate
 from core.devserver import DevServer, free_port
 from core.temporal import connect
+from models.users import AuditEventRow
 from tests import payloads
 from tests.conftest import TEST_KEY
 from worker import build_worker
@@ -51,11 +56,16 @@ class Stack:
     client: Client
     env: dict[str, str]
     tmp: Path
+    tokens: dict[str, str]
 
     async def sirt(self, *args: str) -> Result:
-        """Run the CLI in a thread: it runs its own event loop, this test owns this one."""
+        """Run the CLI in a thread: it runs its own event loop, this test owns this one.
+
+        Changes run as a named user: the role whose step it is (a coordinator refers)."""
         runner = CliRunner()
-        result = await asyncio.to_thread(runner.invoke, app, list(args), env=self.env)
+        role = sorted(MATRIX[step_action(args[1])])[0] if args[0] == "submit" else "coordinator"
+        env = {**self.env, "SIRT_TOKEN": self.tokens[role]}
+        result = await asyncio.to_thread(runner.invoke, app, list(args), env=env)
         assert "Traceback" not in result.output, result.output
         return result
 
@@ -87,6 +97,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         }
     )
     migrate(settings.resolved_database_url)
+    users = get_engine(settings.resolved_database_url)
+    tokens = {role: issue_token(users, name, "e2e") for name, _, role in seed_demo_users(users)}
     server = DevServer.from_settings(settings)
     await server.start(timeout=90)
     with server:
@@ -95,7 +107,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         engine = get_engine(settings.resolved_database_url)
         with ThreadPoolExecutor(max_workers=8) as executor:
             async with build_worker(client, engine, settings.task_queue, executor):
-                yield Stack(server, client, env, tmp)
+                yield Stack(server, client, env, tmp, tokens)
         engine.dispose()
 
 
@@ -127,6 +139,14 @@ async def refer(stack: Stack) -> str:
     pathway_id = result.stdout.strip()
     assert PATHWAY_ID.match(pathway_id), result.stdout
     assert "stage MDT_REVIEW" in result.stderr
+    # Audited as the named user who ran it, like the API.
+    with Session(get_engine(stack.env["DATABASE_URL"])) as session:
+        rows = session.exec(
+            select(AuditEventRow).where(col(AuditEventRow.pathway_id) == pathway_id)
+        ).all()
+        assert [(r.username, r.action, r.outcome, r.detail) for r in rows] == [
+            ("coordinator", "pathway:refer", "ok", "cli")
+        ]
     for identifier in IDENTIFIERS:
         assert identifier not in result.output
     return pathway_id

@@ -14,8 +14,9 @@ import typer.core
 import typer.main
 from typer.testing import CliRunner, Result
 
+from api.accounts import create_user, issue_token
 from cli.main import app
-from core.db import migrate
+from core.db import get_engine, migrate
 from core.devserver import free_port
 from core.pathways import STEPS
 from models.vocab import Stage
@@ -27,18 +28,33 @@ runner = CliRunner()
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    """An isolated configuration: nothing listens on the Temporal port."""
+    """An isolated configuration: nothing listens on the Temporal port; a coordinator's
+    token in SIRT_TOKEN (changes run as a named user)."""
+    url = f"sqlite:///{tmp_path / 'readmodel.db'}"
+    migrate(url)
+    create_user(get_engine(url), "coordinator", "coordinator", "coordinator-pw")
     return {
         "SIRT_DATA_DIR": str(tmp_path / "data"),
         "SIRT_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
         "SIRT_TASK_QUEUE": "tq-cli-errors",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'readmodel.db'}",
+        "DATABASE_URL": url,
         "SIRT_ENCRYPTION_KEY": base64.b64encode(TEST_KEY).decode(),
+        "SIRT_TOKEN": issue_token(get_engine(url), "coordinator"),
     }
 
 
-def invoke(env: dict[str, str], *args: str) -> Result:
-    result = runner.invoke(app, list(args), env=env)
+def patient_file(tmp_path: Path, **fields: str) -> str:
+    """The patient's identity as a file (never on the command line)."""
+    path = tmp_path / f"patient-{len(list(tmp_path.iterdir()))}.json"
+    path.write_text(json.dumps(fields))
+    return str(path)
+
+
+PATIENT = {"family_name": "Testpatient", "given_name": "Zebedee", "date_of_birth": "1958-03-14"}
+
+
+def invoke(env: dict[str, str], *args: str, input: str | None = None) -> Result:
+    result = runner.invoke(app, list(args), env=env, input=input)
     assert "Traceback" not in result.output
     return result
 
@@ -62,12 +78,6 @@ def referral_json(**patient: str) -> str:
 
 
 REFERRAL_FLAGS = [
-    "--family-name",
-    "Testpatient",
-    "--given-name",
-    "Zebedee",
-    "--date-of-birth",
-    "1958-03-14",
     "--primary-site",
     "midgut",
     "--grade",
@@ -111,15 +121,17 @@ def test_refer_wrong_check_digit_in_file(env: dict[str, str], tmp_path: Path) ->
     assert "patient.nhs_number: NHS number check digit is wrong" in result.stderr
 
 
-def test_refer_wrong_check_digit_in_options(env: dict[str, str]) -> None:
-    result = invoke(env, "refer", "--nhs-number", "9434765918", *REFERRAL_FLAGS)
+def test_refer_wrong_check_digit_in_the_patient_file(env: dict[str, str], tmp_path: Path) -> None:
+    patient = patient_file(tmp_path, nhs_number="9434765918", **PATIENT)
+    result = invoke(env, "refer", "--patient", patient, *REFERRAL_FLAGS)
     assert_clean_failure(result, 2)
     assert "patient.nhs_number:" in result.stderr
     assert "check digit" in result.stderr
 
 
-def test_refer_reports_every_bad_field(env: dict[str, str]) -> None:
-    result = invoke(env, "refer", "--nhs-number", "943 476 5919", "--grade", "7", "--ki67", "-1")
+def test_refer_reports_every_bad_field(env: dict[str, str], tmp_path: Path) -> None:
+    patient = patient_file(tmp_path, nhs_number="943 476 5919")
+    result = invoke(env, "refer", "--patient", patient, "--grade", "7", "--ki67", "-1")
     assert_clean_failure(result, 2)
     for field in ("patient.family_name", "patient.given_name", "grade", "ki67_pct"):
         assert f"{field}: " in result.stderr
@@ -140,17 +152,19 @@ def test_refer_nothing_given(env: dict[str, str]) -> None:
     assert "--file" in result.stderr
 
 
-def test_refer_without_temporal(env: dict[str, str]) -> None:
-    result = invoke(env, "refer", "--nhs-number", "943 476 5919", *REFERRAL_FLAGS)
+def test_refer_without_temporal(env: dict[str, str], tmp_path: Path) -> None:
+    patient = patient_file(tmp_path, nhs_number="943 476 5919", **PATIENT)
+    result = invoke(env, "refer", "--patient", patient, *REFERRAL_FLAGS)
     assert_clean_failure(result, 1)
     assert "is `sirt dev` running?" in result.stderr
     assert result.stdout == ""  # no pathway id for a pathway that never started
 
 
-def test_refer_without_payload_key_does_not_make_one(env: dict[str, str]) -> None:
+def test_refer_without_payload_key_does_not_make_one(env: dict[str, str], tmp_path: Path) -> None:
     # A fresh key would start pathways the running worker cannot decrypt.
     del env["SIRT_ENCRYPTION_KEY"]
-    result = invoke(env, "refer", "--nhs-number", "943 476 5919", *REFERRAL_FLAGS)
+    patient = patient_file(tmp_path, nhs_number="943 476 5919", **PATIENT)
+    result = invoke(env, "refer", "--patient", patient, *REFERRAL_FLAGS)
     assert_clean_failure(result, 1)
     assert "no payload key" in result.stderr
     assert not (Path(env["SIRT_DATA_DIR"]) / "payload.key").exists()
@@ -211,7 +225,8 @@ def test_list_unknown_stage(env: dict[str, str]) -> None:
         assert stage.value in result.stderr
 
 
-def test_list_without_read_model(env: dict[str, str]) -> None:
+def test_list_without_read_model(env: dict[str, str], tmp_path: Path) -> None:
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'never-made.db'}"
     result = invoke(env, "list")
     assert_clean_failure(result, 1)
     assert "no read model" in result.stderr

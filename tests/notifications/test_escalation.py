@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from cli.notify import notify_app
 from models.config import PathwayConfig, StepPolicy
 from models.notifications import DeliveryRow, NotificationRow
+from models.users import AuditEventRow
 from models.vocab import Role, Stage, TaskKind, TimeoutAction
 from notifications.ack import AckError, acknowledge, acknowledgements
 from notifications.config import NotifyConfig
@@ -126,6 +127,14 @@ async def test_the_ladder_climbs_on_time_and_stops_when_acknowledged(
         "dr.lead",
         "extra MDT slot on Thursday",
     )
+    # And it is in the audit trail, as the API's acknowledgements are.
+    with Session(engine) as session:
+        audited = session.exec(
+            select(AuditEventRow).where(col(AuditEventRow.pathway_id) == j.id)
+        ).all()
+    assert [(a.username, a.action, a.outcome, a.detail) for a in audited] == [
+        ("dr.lead", "task:ack", "ok", "cli")
+    ]
 
 
 async def test_an_ack_is_refused_for_an_unknown_or_closed_task(pathways: Any, db_url: str) -> None:

@@ -29,6 +29,8 @@ async def treated_with_lesions(pathways) -> Journey:
 
 def derived(j: Journey) -> list[dict]:
     visits = [o for o in rows(j.pathways.engine, OutcomeRow, j.id) if o.kind == "follow_up_visit"]
+    # In the order recorded (a query without ORDER BY has none on PostgreSQL).
+    visits.sort(key=lambda o: o.recorded_at)
     return [o.data["derived"] for o in visits]
 
 

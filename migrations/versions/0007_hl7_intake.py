@@ -1,7 +1,7 @@
 """inbound messages from hospital systems (HL7v2, FHIR) and the pathway event outbox
 
-Revision ID: 0005_hl7_intake
-Revises: 0004_idempotency
+Revision ID: 0007_hl7_intake
+Revises: 0006_audit_append_only
 Create Date: 2026-11-28 04:00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_hl7_intake"
-down_revision: str | None = "0004_idempotency"
+revision: str = "0007_hl7_intake"
+down_revision: str | None = "0006_audit_append_only"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
