@@ -84,8 +84,9 @@ def test_the_ui_is_served_under_the_app_and_decodes_through_it(
     assert ui["TEMPORAL_UI_PUBLIC_PATH"] == "/temporal"
     assert ui["TEMPORAL_CODEC_ENDPOINT"].endswith("/codec")
     web = services["web"]["environment"]
-    assert web["SIRT_TEMPORAL_UI_BASE"] == "/temporal"
-    assert web["SIRT_TEMPORAL_UI_UPSTREAM"] == "http://temporal-ui:8080"
+    # The app's proxy forwards to the UI under the same public path the UI serves.
+    assert web["SIRT_TEMPORAL_UI_BASE"] == "http://temporal-ui:8080/temporal"
+    assert ui["TEMPORAL_CODEC_ENDPOINT"].startswith(web["SIRT_WEB_BASE_URL"])
 
 
 def test_one_scheduler_and_two_workers(services: dict[str, dict[str, Any]]) -> None:
