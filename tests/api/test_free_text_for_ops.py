@@ -33,6 +33,15 @@ async def test_ops_see_withheld_where_free_text_was_written(
         withdrawal = [o for o in seen["outcomes"] if o["data"].get("kind") == "withdrawal"]
         assert withdrawal and withdrawal[0]["data"]["reason"] == "[withheld]"
 
+    # Nor in anything ops read in bulk: the dashboard, the audit report, its CSV, the metrics.
+    scraped = await api.http.get("/metrics", headers=api.auth(Role.OPS))
+    for path in ("/ops/dashboard", "/audit-report", "/audit-report.csv"):
+        r = await api.get(Role.OPS, path)
+        assert r.status_code == 200, (path, r.text)
+        assert "Okafor" not in r.text and "Harrogate" not in r.text, path
+    assert scraped.status_code == 200 and "sirt_pathways" in scraped.text
+    assert "Okafor" not in scraped.text and "Harrogate" not in scraped.text
+
     await login(api.http, demo_users[Role.OPS])
     page = await api.http.get(f"/pathways/{pid}")
     assert page.status_code == 200
