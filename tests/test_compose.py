@@ -105,6 +105,7 @@ def test_every_process_that_talks_to_temporal_has_the_same_key(
     assert set(talkers) >= {"worker", "web", "scheduler"}
     for setting in (
         "SIRT_ENCRYPTION_KEY",
+        "SIRT_ENCRYPTION_RETIRED_KEYS",
         "SIRT_TEMPORAL_ADDRESS",
         "SIRT_TEMPORAL_NAMESPACE",
         "DATABASE_URL",
