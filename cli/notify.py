@@ -1,5 +1,6 @@
 """`sirt notify`: acknowledge escalations, list and retry dead letters."""
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -9,11 +10,12 @@ from sqlalchemy import Engine, make_url
 from api import audit
 from api.audit import Outcome
 from cli.errors import EXIT_INVALID, CliError, handle_errors
+from cli.identity import EXIT_DENIED, TOKEN_ENV, cli_principal
 from cli.output import table, to_json
 from core import clock
 from core.config import Settings
 from core.db import get_engine
-from notifications.ack import AckError, acknowledge
+from notifications.ack import AckError, AckNotYours, acknowledge
 from notifications.store import count_dead_letters, dead_letters, retry_dead_letters
 
 notify_app = typer.Typer(
@@ -41,21 +43,39 @@ def _engine() -> Engine:
 def ack(
     pathway_id: Annotated[str, typer.Argument(help="The pathway id.")],
     task_id: Annotated[str, typer.Argument(help="The overdue task's id (see `sirt status`).")],
-    by: Annotated[str, typer.Option("--by", help="Who acknowledges (your name or login).")],
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", help="Your login (prompts for the password); or set SIRT_TOKEN."),
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            help="Who is acknowledging, if not you: an escalation recipient without a login "
+            "(pathway lead, service manager) on whose behalf you enter it.",
+        ),
+    ] = None,
     note: Annotated[str | None, typer.Option(help="What is being done about it.")] = None,
 ) -> None:
     """Acknowledge an overdue task: its escalation ladder stops (recorded for the audit).
 
-    For the escalation recipients (pathway lead, service manager), who have no app login:
-    the name given is what the audit trail records, with the detail `cli`.
+    Runs as a named user, like the API: the task's own role, or a role its escalation went to,
+    may acknowledge it. For an escalation recipient without a login, give their name with
+    --by: the acknowledgement records both names.
     """
     engine = _engine()
+    who = cli_principal(engine, as_user, os.environ.get(TOKEN_ENV), "task:ack")
+    acknowledger = who.username if not by else f"{by.strip()} (entered by {who.username})"
+    detail = "cli" if not by else "cli, on behalf of an escalation recipient"
     try:
-        done = acknowledge(engine, pathway_id, task_id, by, note)
+        done = acknowledge(engine, pathway_id, task_id, acknowledger, note, role=who.role)
+    except AckNotYours as exc:
+        audit.record(engine, who, "task:ack", Outcome.DENIED, pathway_id=pathway_id, detail=detail)
+        raise CliError(str(exc), EXIT_DENIED) from None
     except AckError as exc:
-        audit.record(engine, by, "task:ack", Outcome.CONFLICT, detail="cli")
+        audit.record(engine, who, "task:ack", Outcome.CONFLICT, detail=detail)
         raise CliError(str(exc), EXIT_INVALID) from None
-    audit.record(engine, by, "task:ack", Outcome.OK, pathway_id=done.pathway_id, detail="cli")
+    audit.record(engine, who, "task:ack", Outcome.OK, pathway_id=done.pathway_id, detail=detail)
     typer.echo(
         f"Acknowledged {done.task_id} on {done.pathway_id} (due {done.due_on}) by {done.by}; "
         "no further overdue, escalation or timeout messages for this due date."

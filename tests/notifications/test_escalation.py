@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
+from api.accounts import create_user, issue_token
 from cli.notify import notify_app
 from models.config import PathwayConfig, StepPolicy
 from models.notifications import DeliveryRow, NotificationRow
@@ -93,11 +94,12 @@ async def test_the_ladder_climbs_on_time_and_stops_when_acknowledged(
         ("/lead", "escalation", at(due + timedelta(days=2)).isoformat())
     ]
 
-    # The lead acknowledges through the CLI: the ladder stops before the service manager.
+    # The lead (who has no login) rings the MDT clinician, who acknowledges through the CLI
+    # as themselves, on the lead's behalf: the ladder stops before the service manager.
     result = CliRunner().invoke(
         notify_app,
         ["ack", j.id, task.id, "--by", "dr.lead", "--note", "extra MDT slot on Thursday"],
-        env={"DATABASE_URL": db_url},
+        env={"DATABASE_URL": db_url, "SIRT_TOKEN": mdt_token(engine)},
     )
     assert result.exit_code == 0, result.output
     await deliver(engine, cfg, await until(j, at(due + timedelta(days=6), 9)))
@@ -124,7 +126,7 @@ async def test_the_ladder_climbs_on_time_and_stops_when_acknowledged(
     assert (ack.task_id, ack.due_on, ack.by, ack.note) == (
         task.id,
         due,
-        "dr.lead",
+        "dr.lead (entered by mdt.okoro)",
         "extra MDT slot on Thursday",
     )
     # And it is in the audit trail, as the API's acknowledgements are.
@@ -133,8 +135,14 @@ async def test_the_ladder_climbs_on_time_and_stops_when_acknowledged(
             select(AuditEventRow).where(col(AuditEventRow.pathway_id) == j.id)
         ).all()
     assert [(a.username, a.action, a.outcome, a.detail) for a in audited] == [
-        ("dr.lead", "task:ack", "ok", "cli")
+        ("mdt.okoro", "task:ack", "ok", "cli, on behalf of an escalation recipient")
     ]
+
+
+def mdt_token(engine: Engine) -> str:
+    """A token for an MDT clinician, who may acknowledge the MDT decision's escalation."""
+    create_user(engine, "mdt.okoro", "mdt_clinician", "a-long-password", replace=True)
+    return issue_token(engine, "mdt.okoro")
 
 
 async def test_an_ack_is_refused_for_an_unknown_or_closed_task(pathways: Any, db_url: str) -> None:
@@ -144,7 +152,24 @@ async def test_an_ack_is_refused_for_an_unknown_or_closed_task(pathways: Any, db
         acknowledge(pathways.engine, j.id, closed.id, "dr.lead")
     with pytest.raises(AckError, match="by:"):
         acknowledge(pathways.engine, j.id, closed.id, " ")
-    result = CliRunner().invoke(
-        notify_app, ["ack", j.id, "no-such-task", "--by", "x"], env={"DATABASE_URL": db_url}
-    )
+    env = {"DATABASE_URL": db_url, "SIRT_TOKEN": mdt_token(pathways.engine)}
+    result = CliRunner().invoke(notify_app, ["ack", j.id, "no-such-task"], env=env)
     assert result.exit_code == 2 and "no task 'no-such-task'" in result.output
+
+
+async def test_a_cli_ack_runs_as_a_named_user_of_the_tasks_role(pathways: Any, db_url: str) -> None:
+    j = await drive_to(pathways, Stage.MDT_REVIEW)
+    [task] = j.state.open_tasks  # the MDT decision, the MDT clinician's
+    runner = CliRunner()
+    anonymous = runner.invoke(notify_app, ["ack", j.id, task.id], env={"DATABASE_URL": db_url})
+    assert anonymous.exit_code == 3 and "say who you are" in anonymous.output
+    create_user(pathways.engine, "phys.adeyemi", "physicist", "a-long-password")
+    physicist = {"DATABASE_URL": db_url, "SIRT_TOKEN": issue_token(pathways.engine, "phys.adeyemi")}
+    refused = runner.invoke(notify_app, ["ack", j.id, task.id], env=physicist)
+    assert refused.exit_code == 3 and "only that role" in refused.output
+    assert acknowledgements(pathways.engine, j.id) == []
+    with Session(pathways.engine) as session:
+        audited = session.exec(
+            select(AuditEventRow).where(col(AuditEventRow.pathway_id) == j.id)
+        ).all()
+    assert [(a.username, a.outcome) for a in audited] == [("phys.adeyemi", "denied")]
