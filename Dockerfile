@@ -9,9 +9,11 @@ COPY clinical clinical
 COPY cli cli
 COPY core core
 COPY demo demo
+COPY intake intake
 COPY migrations migrations
 COPY models models
 COPY notifications notifications
+COPY outbound outbound
 COPY registry registry
 COPY reports reports
 COPY scheduler scheduler

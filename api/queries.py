@@ -276,7 +276,8 @@ def worklist(
                     step=TASK_STEP.get(task.kind),
                     snoozed_until=until if until is not None and until > now else None,
                     patient=_patient(patients.get(task.pathway_id)),
-                    days_overdue=max(0, (today - task.due_on).days),
+                    # Overdue is the pathway's word (its alarm, on working days), not the date's.
+                    days_overdue=max(0, (today - task.due_on).days) if task.overdue else 0,
                     clocks=clocks.get(task.pathway_id, []),
                 )
             )

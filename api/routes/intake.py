@@ -188,7 +188,7 @@ async def receive_fhir(
 
 # ---------------------------------------------------------------- the page
 
-pages_router = APIRouter(tags=["pages"])
+pages_router = APIRouter(tags=["pages"], include_in_schema=False)
 
 
 @pages_router.get("/intake")

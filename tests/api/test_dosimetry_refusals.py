@@ -115,7 +115,11 @@ async def test_the_web_form_shows_the_same_refusal_next_to_the_field(
         "csrf_token": token,
         "device": "resin_y90",
         "method": "mird",
-        "positions": json.dumps(TEN_GBQ),
+        **{
+            f"positions.{i}.{name}": str(value)
+            for i, row in enumerate(TEN_GBQ)
+            for name, value in row.items()
+        },
         "predicted_perfused_dose_gy": "246.47",
         "predicted_lung_dose_gy": "5",
         "physicist_signoff.physicist": "Medical Physicist",

@@ -4,7 +4,6 @@ browser: the form shows the Update's refusal next to the field and the pathway s
 Measured on the old main: 10 GBq with LSF 0.08 and a typed 5 Gy was accepted in the web form.
 """
 
-import json
 from typing import Any
 
 from playwright.async_api import Browser, expect
@@ -28,7 +27,9 @@ async def test_a_typed_lung_dose_below_the_computed_one_is_refused_on_the_form(
     await page.goto(f"{base_url}/pathways/{j.id}/steps/dosimetry-plan")
     await page.locator("#f-device").select_option("resin_y90")
     await page.locator("#f-method").select_option("mird")
-    await page.locator("#f-positions").fill(json.dumps(TEN_GBQ))
+    for i, row in enumerate(TEN_GBQ):  # the injection positions are rows of the form
+        await page.locator(f"#f-positions-{i}-position").fill(str(row["position"]))
+        await page.locator(f"#f-positions-{i}-activity_gbq").fill(str(row["activity_gbq"]))
     await page.locator("#f-predicted_perfused_dose_gy").fill("246.47")
     await page.locator("#f-predicted_lung_dose_gy").fill("5")
     await page.locator("#f-physicist_signoff-physicist").fill("Medical Physicist")

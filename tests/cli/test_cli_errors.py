@@ -137,10 +137,10 @@ def test_refer_reports_every_bad_field(env: dict[str, str], tmp_path: Path) -> N
         assert f"{field}: " in result.stderr
 
 
-def test_refer_refuses_a_date_of_birth_in_the_future(env: dict[str, str]) -> None:
-    flags = [*REFERRAL_FLAGS]
-    flags[flags.index("--date-of-birth") + 1] = "14/03/2099"
-    result = invoke(env, "refer", "--nhs-number", "943 476 5919", *flags)
+def test_refer_refuses_a_date_of_birth_in_the_future(env: dict[str, str], tmp_path: Path) -> None:
+    born = {**PATIENT, "date_of_birth": "14/03/2099"}
+    patient = patient_file(tmp_path, nhs_number="943 476 5919", **born)
+    result = invoke(env, "refer", "--patient", patient, *REFERRAL_FLAGS)
     assert_clean_failure(result, 2)
     assert "patient.date_of_birth: date of birth 14/03/2099 is in the future" in result.stderr
     assert result.stdout == ""
