@@ -2,11 +2,15 @@
 
 import asyncio
 import logging
+import os
 from typing import Annotated
 
 import typer
 
+from api import audit
+from api.audit import Outcome
 from cli.errors import EXIT_INVALID, CliError, handle_errors
+from cli.identity import TOKEN_ENV, cli_principal
 from cli.output import table
 from cli.runtime import run_async
 from core.config import Settings
@@ -15,6 +19,9 @@ from core.temporal import connect
 from intake import store
 from intake.run import intake_for, run_hl7_listener
 from intake.service import NotReconcilable
+
+# Changes to pathways run as a named, audited user, as in the API.
+AS_USER = typer.Option("--as", help="Your login (prompts for the password); or set SIRT_TOKEN.")
 
 hl7_app = typer.Typer(
     name="hl7",
@@ -63,19 +70,26 @@ def unmatched() -> None:
 def link(
     control_id: Annotated[str, typer.Argument(help="MSH-10 of the unmatched message.")],
     pathway_id: Annotated[str, typer.Argument(help="The pathway it belongs to.")],
-    by: Annotated[str, typer.Option("--by", help="Who links it (your login).")],
+    as_user: Annotated[str | None, AS_USER] = None,
 ) -> None:
-    """Apply an unmatched message to the pathway it belongs to."""
+    """Apply an unmatched message to the pathway it belongs to (as you: --as or SIRT_TOKEN)."""
+    settings = Settings()
+    engine = get_engine(settings.resolved_database_url)
+    who = cli_principal(engine, as_user, os.environ.get(TOKEN_ENV), "intake:reconcile")
 
     async def main() -> None:
-        settings = Settings()
         intake = intake_for(settings, await connect(settings))
         try:
-            outcome = await intake.link("hl7v2", control_id, pathway_id, by)
+            outcome = await intake.link("hl7v2", control_id, pathway_id, who.username)
         except NotReconcilable as exc:
+            audit.record(engine, who, "intake:reconcile", Outcome.CONFLICT, detail="cli link")
             raise CliError(str(exc), EXIT_INVALID) from None
         if outcome.code != "AA":
+            audit.record(engine, who, "intake:reconcile", Outcome.REFUSED, detail="cli link")
             raise CliError(outcome.text, EXIT_INVALID)
+        audit.record(
+            engine, who, "intake:reconcile", Outcome.OK, pathway_id=pathway_id, detail="cli link"
+        )
         typer.echo(f"{control_id}: {outcome.text} on {pathway_id}")
 
     run_async(main())
@@ -85,18 +99,22 @@ def link(
 @handle_errors
 def discard(
     control_id: Annotated[str, typer.Argument(help="MSH-10 of the unmatched message.")],
-    by: Annotated[str, typer.Option("--by", help="Who discards it (your login).")],
     note: Annotated[str, typer.Option(help="Why it belongs to no pathway here.")],
+    as_user: Annotated[str | None, AS_USER] = None,
 ) -> None:
-    """Set an unmatched message aside (it is kept, marked discarded)."""
+    """Set an unmatched message aside (it is kept, marked discarded); as you."""
+    settings = Settings()
+    engine = get_engine(settings.resolved_database_url)
+    who = cli_principal(engine, as_user, os.environ.get(TOKEN_ENV), "intake:reconcile")
 
     async def main() -> None:
-        settings = Settings()
         intake = intake_for(settings, await connect(settings))
         try:
-            await intake.discard("hl7v2", control_id, by, note)
+            await intake.discard("hl7v2", control_id, who.username, note)
         except NotReconcilable as exc:
+            audit.record(engine, who, "intake:reconcile", Outcome.CONFLICT, detail="cli discard")
             raise CliError(str(exc), EXIT_INVALID) from None
+        audit.record(engine, who, "intake:reconcile", Outcome.OK, detail="cli discard")
         typer.echo(f"{control_id}: discarded")
 
     run_async(main())

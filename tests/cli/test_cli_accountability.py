@@ -86,3 +86,19 @@ def test_patient_identity_options_no_longer_exist(env: dict[str, str]) -> None:
     result = invoke(env, "refer", "--nhs-number", "943 476 5919")
     assert result.exit_code == 2
     assert "No such option" in result.output
+
+
+def test_reconciling_an_hl7_message_runs_as_a_named_user_who_may_reconcile(
+    env: dict[str, str],
+) -> None:
+    del env["SIRT_TOKEN"]
+    anonymous = invoke(env, "hl7", "discard", "MSG0001", "--note", "another trust's patient")
+    assert anonymous.exit_code == 3 and "say who you are" in anonymous.stderr
+    engine = get_engine(env["DATABASE_URL"])
+    create_user(engine, "ops-reader", "ops", "ops-password")
+    env["SIRT_TOKEN"] = issue_token(engine, "ops-reader")
+    for args in (["link", "MSG0001", "pathway-x"], ["discard", "MSG0001", "--note", "n/a"]):
+        refused = invoke(env, "hl7", *args)
+        assert refused.exit_code == 3
+        assert "your role (ops) may not do this (intake:reconcile)" in refused.stderr
+    assert trail(env, "intake:reconcile") == 2 * [("ops-reader", "ops", "denied", "cli")]
