@@ -1,5 +1,6 @@
 """The escalation ladder on simulated time: it climbs when configured and stops on an ack."""
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -11,11 +12,13 @@ from typer.testing import CliRunner
 
 from api.accounts import create_user, issue_token
 from cli.notify import notify_app
+from core.calendar import CalendarConfig
 from models.config import PathwayConfig, StepPolicy
 from models.notifications import DeliveryRow, NotificationRow
+from models.tables import OutboxRow
 from models.users import AuditEventRow
-from models.vocab import Role, Stage, TaskKind, TimeoutAction
-from notifications.ack import AckError, acknowledge, acknowledgements
+from models.vocab import MessageKind, Role, Stage, TaskKind, TimeoutAction
+from notifications.ack import AckError, AckNotYours, acknowledge, acknowledgements
 from notifications.config import NotifyConfig
 from notifications.delivery import build_senders, deliver_once
 from tests.journey import Journey, drive_to
@@ -173,3 +176,36 @@ async def test_a_cli_ack_runs_as_a_named_user_of_the_tasks_role(pathways: Any, d
             select(AuditEventRow).where(col(AuditEventRow.pathway_id) == j.id)
         ).all()
     assert [(a.username, a.outcome) for a in audited] == [("phys.adeyemi", "denied")]
+
+
+async def test_the_role_an_escalation_went_to_may_acknowledge_it_and_no_other(
+    pathways: Any,
+) -> None:
+    # This centre escalates overdue tasks to its coordinators (an app role).
+    config = PathwayConfig(calendar=CalendarConfig(), escalation_role=Role.COORDINATOR)
+    j = await drive_to(pathways, Stage.MDT_REVIEW, config=config)
+    [task] = j.state.open_tasks  # the MDT decision: the MDT clinician's
+    engine = pathways.engine
+    with pytest.raises(AckNotYours):  # not escalated yet: not the coordinator's to silence
+        acknowledge(engine, j.id, task.id, "coord.jones", role=Role.COORDINATOR)
+
+    await j.sleep(30)  # 14 working days to the due date, then 2 more to the escalation
+    for _ in range(200):
+        if escalations(engine, j.id):
+            break
+        await asyncio.sleep(0.05)
+    assert escalations(engine, j.id) == [Role.COORDINATOR]
+    with pytest.raises(AckNotYours):  # a physicist still may not
+        acknowledge(engine, j.id, task.id, "phys.adeyemi", role=Role.PHYSICIST)
+    done = acknowledge(engine, j.id, task.id, "coord.jones", role=Role.COORDINATOR)
+    assert (done.task_id, done.by) == (task.id, "coord.jones")
+
+
+def escalations(engine: Engine, pathway_id: str) -> list[str]:
+    """Whom the pathway's escalation messages were addressed to."""
+    with Session(engine) as session:
+        stmt = select(OutboxRow.recipient_role).where(
+            col(OutboxRow.pathway_id) == pathway_id,
+            col(OutboxRow.kind) == MessageKind.ESCALATION,
+        )
+        return list(session.exec(stmt).all())
