@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -34,12 +35,16 @@ from temporalio.client import Client
 
 from bench.bare import BareWorkflow
 from bench.harness import WorkerProcess, dev_server, percentile, wait_for_pollers
+from clinical.enums import Device, DosimetryMethod
+from clinical.plan_check import PlanFigures, assess_plan
 from core.clock import local_date, system_time
 from core.db import get_engine, migrate
 from core.pathways import start_pathway, submit_step
 from models.referral import Referral
+from models.steps import WorkupResult
 from models.tables import PathwayRow
 from models.vocab import Stage
+from workflows.clinical_checks import workup_figures
 
 UPDATES = 7
 REFERRAL = {
@@ -58,12 +63,34 @@ REFERRAL = {
 }
 
 
+def typed_doses(workup: dict[str, Any], tnr: float, activity_gbq: float) -> dict[str, float]:
+    """The doses a physicist's software gives for this work-up (the plan must agree with
+    what the pathway computes from it, or it is refused)."""
+    checked = assess_plan(
+        workup_figures(WorkupResult.model_validate(workup)),
+        PlanFigures(
+            device=Device.RESIN_Y90,
+            method=DosimetryMethod.PARTITION,
+            activity_gbq=activity_gbq,
+            tumour_to_normal_ratio=tnr,
+        ),
+    )
+    assert checked.doses is not None, checked.refusals
+    d = checked.doses
+    return {
+        "predicted_lung_dose_gy": round(d.lung_gy, 2),
+        "predicted_tumour_dose_gy": round(d.tumour_gy or 0, 2),
+        "predicted_normal_liver_dose_gy": round(d.normal_liver_gy or 0, 2),
+    }
+
+
 def steps(today: date) -> list[tuple[str, dict[str, object]]]:
     """Seven real steps that can all happen today, on a real-time server."""
     day = today.isoformat()
+    right, left = 1.2, 0.6
     positions = [
-        {"position": "right hepatic", "activity_gbq": 1.2},
-        {"position": "left hepatic", "activity_gbq": 0.6},
+        {"position": "right hepatic", "activity_gbq": right},
+        {"position": "left hepatic", "activity_gbq": left},
     ]
     return [
         (
@@ -89,7 +116,7 @@ def steps(today: date) -> list[tuple[str, dict[str, object]]]:
         ("schedule-workup", {"scheduled_on": day}),
         (
             "workup",
-            {
+            workup := {
                 "performed_on": day,
                 "vessels_studied": ["coeliac", "SMA", "right hepatic", "left hepatic"],
                 "coils_placed": ["gastroduodenal"],
@@ -111,9 +138,7 @@ def steps(today: date) -> list[tuple[str, dict[str, object]]]:
                 "method": "partition",
                 "tumour_to_normal_ratio": 3.0,
                 "positions": positions,
-                "predicted_tumour_dose_gy": 120,
-                "predicted_normal_liver_dose_gy": 35,
-                "predicted_lung_dose_gy": 6.0,
+                **typed_doses(workup, 3.0, right + left),
                 "physicist_signoff": {"physicist": "Medical Physicist", "signed_on": day},
             },
         ),
