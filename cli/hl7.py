@@ -6,8 +6,10 @@ import os
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
 
 from api import audit
+from api.accounts import Principal
 from api.audit import Outcome
 from cli.errors import EXIT_INVALID, CliError, handle_errors
 from cli.identity import TOKEN_ENV, cli_principal
@@ -56,11 +58,20 @@ def listen(
     run_async(main())
 
 
+def _reconciler(as_user: str | None) -> tuple[Settings, Engine, Principal]:
+    """The settings, the read model and the signed-in caller allowed to reconcile."""
+    settings = Settings()
+    engine = get_engine(settings.resolved_database_url)
+    who = cli_principal(engine, as_user, os.environ.get(TOKEN_ENV), "intake:reconcile")
+    return settings, engine, who
+
+
 @hl7_app.command()
 @handle_errors
-def unmatched() -> None:
+def unmatched(as_user: Annotated[str | None, AS_USER] = None) -> None:
     """Messages for no known open pathway, waiting for a coordinator (oldest first)."""
-    rows = store.unmatched(get_engine(Settings().resolved_database_url))
+    _, engine, _ = _reconciler(as_user)
+    rows = store.unmatched(engine)
     lines = [(r.control_id, r.message_type, str(r.received_at), r.ack_text or "") for r in rows]
     typer.echo(table(("CONTROL ID", "TYPE", "RECEIVED", "WHY"), lines))
 
@@ -73,9 +84,7 @@ def link(
     as_user: Annotated[str | None, AS_USER] = None,
 ) -> None:
     """Apply an unmatched message to the pathway it belongs to (as you: --as or SIRT_TOKEN)."""
-    settings = Settings()
-    engine = get_engine(settings.resolved_database_url)
-    who = cli_principal(engine, as_user, os.environ.get(TOKEN_ENV), "intake:reconcile")
+    settings, engine, who = _reconciler(as_user)
 
     async def main() -> None:
         intake = intake_for(settings, await connect(settings))
@@ -103,9 +112,7 @@ def discard(
     as_user: Annotated[str | None, AS_USER] = None,
 ) -> None:
     """Set an unmatched message aside (it is kept, marked discarded); as you."""
-    settings = Settings()
-    engine = get_engine(settings.resolved_database_url)
-    who = cli_principal(engine, as_user, os.environ.get(TOKEN_ENV), "intake:reconcile")
+    settings, engine, who = _reconciler(as_user)
 
     async def main() -> None:
         intake = intake_for(settings, await connect(settings))

@@ -97,8 +97,12 @@ def test_reconciling_an_hl7_message_runs_as_a_named_user_who_may_reconcile(
     engine = get_engine(env["DATABASE_URL"])
     create_user(engine, "ops-reader", "ops", "ops-password")
     env["SIRT_TOKEN"] = issue_token(engine, "ops-reader")
-    for args in (["link", "MSG0001", "pathway-x"], ["discard", "MSG0001", "--note", "n/a"]):
+    for args in (
+        ["unmatched"],
+        ["link", "MSG0001", "pathway-x"],
+        ["discard", "MSG0001", "--note", "n/a"],
+    ):
         refused = invoke(env, "hl7", *args)
         assert refused.exit_code == 3
         assert "your role (ops) may not do this (intake:reconcile)" in refused.stderr
-    assert trail(env, "intake:reconcile") == 2 * [("ops-reader", "ops", "denied", "cli")]
+    assert trail(env, "intake:reconcile") == 3 * [("ops-reader", "ops", "denied", "cli")]
