@@ -443,11 +443,21 @@ def render_audit_csv(report: AuditReport) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    """An NHS.UK table (its classes; the downloadable page's own style ignores them)."""
+    head = "".join(
+        f'<th scope="col" class="nhsuk-table__header">{html.escape(h)}</th>' for h in header
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    body = "".join(
+        '<tr class="nhsuk-table__row">'
+        + "".join(f'<td class="nhsuk-table__cell">{html.escape(c)}</td>' for c in row)
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        f'<table class="nhsuk-table"><thead class="nhsuk-table__head">'
+        f'<tr class="nhsuk-table__row">{head}</tr></thead>'
+        f'<tbody class="nhsuk-table__body">{body}</tbody></table>'
+    )
 
 
 _STYLE = (
