@@ -8,14 +8,14 @@ PACKAGES := activities api cli clinical core demo intake migrations models notif
 .PHONY: run test lint pytest chaos clean
 
 # The first run takes minutes: each step says what it is doing, and pip what it installs.
-$(STAMP): pyproject.toml constraints.txt package-lock.json
+$(STAMP): pyproject.toml constraints.txt package-lock.json frontend/copy-nhsuk.mjs
 	@# Debian's chromium drives the browser tests (never a downloaded browser build).
 	@echo "[1/4] Checking for Debian's chromium (browser tests) ..."
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	@# Debian's docker-compose validates docker-compose.yml (tests/test_compose.py); no daemon needed.
 	command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; }
 	@# The pages' NHS.UK design system: nhsuk-frontend at the version package-lock.json pins;
-	@# its postinstall copies the built CSS and icons to api/static/nhsuk (served at /static).
+	@# its postinstall (frontend/copy-nhsuk.mjs) copies the built CSS and icons to api/static/nhsuk.
 	@echo "[2/4] Installing nhsuk-frontend (npm ci) into api/static/nhsuk ..."
 	command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
 	npm ci --no-audit --no-fund
