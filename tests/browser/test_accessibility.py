@@ -57,7 +57,8 @@ async def test_no_serious_or_critical_violations_on_any_page(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     journey = await drive_to(pathways, Stage.WORKUP)
     pid = journey.id
-    context = await browser.new_context(viewport={"width": 1366, "height": 900})
+    # A ward laptop in England: the browser's own date fields read day/month/year.
+    context = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-GB")
     page = await context.new_page()
     found: dict[str, list[str]] = {}
     # Offline and under the app's CSP: nothing is fetched from elsewhere (no CDN font), and
@@ -79,7 +80,8 @@ async def test_no_serious_or_critical_violations_on_any_page(
         assert response is not None and response.status == status, url
         await page.wait_for_load_state("networkidle")
         found[f"{url} ({role})"] = await serious(page)
-        await page.screenshot(path=ARTIFACTS / shot_name(role, url), full_page=True)
+        name = shot_name(role, url).replace(".png", f"-{status}.png" if status != 200 else ".png")
+        await page.screenshot(path=ARTIFACTS / name, full_page=True)
 
     await check("/login")
     for who in (Role.COORDINATOR, Role.MDT_CLINICIAN, Role.INTERVENTIONAL_RADIOLOGIST):
