@@ -544,14 +544,14 @@ def audit_body_html(report: AuditReport, plot_url: Callable[[str], str] | None =
     return (
         f"<p>As of {report.as_of.isoformat()}; {report.treated} treated patients. Times from the "
         "first SIRT; patients alive are censored at their last recorded contact.</p>"
-        "<h2>Compared with published figures</h2>"
+        '<h2 class="nhsuk-heading-m">Compared with published figures</h2>'
         + _table(["Outcome", "This centre", "Published", "Source"], comparison)
-        + "<h2>Survival (Kaplan-Meier)</h2>"
+        + '<h2 class="nhsuk-heading-m">Survival (Kaplan-Meier)</h2>'
         + _table(["Endpoint", "n", "events", "median", *months], survival)
         + plots
-        + "<h2>Efficacy and safety (NICE 3.2, 3.3)</h2>"
+        + '<h2 class="nhsuk-heading-m">Efficacy and safety (NICE 3.2, 3.3)</h2>'
         + _table(["Outcome", "Rate (events/n)"], summary)
-        + "<h2>By patient selection (NICE 3.4)</h2>"
+        + '<h2 class="nhsuk-heading-m">By patient selection (NICE 3.4)</h2>'
         + _table(
             ["Variable", "Level", "n", "median OS (months)", "OS 12m", "ORR", "DCR", "PRS", "G>=3"],
             selection,

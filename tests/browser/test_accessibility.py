@@ -5,6 +5,7 @@ NHS.UK design system is served by the app itself). A keyboard-only referral work
 Each page's screenshot is kept in tests/artifacts/ (axe-<role>-<page>.png)."""
 
 import re
+import uuid
 from typing import Any
 
 from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
@@ -12,11 +13,13 @@ from playwright.async_api import Browser, Page, expect
 
 from api.permissions import allowed, step_action
 from core.pathways import STEPS
+from intake.service import Intake
 from models.vocab import Role, Stage
 from tests import payloads
 from tests.api.conftest import Login
 from tests.browser.test_reports_browser import sign_in_as
 from tests.browser.test_worklist_flow import ARTIFACTS, base_url, browser, pytestmark
+from tests.intake.messages import new_nhs_number, oru
 from tests.journey import drive_to
 
 __all__ = ["base_url", "browser", "pytestmark"]
@@ -52,13 +55,23 @@ for _step in STEPS:
 
 
 async def test_no_serious_or_critical_violations_on_any_page(
-    base_url: str, browser: Browser, pathways: Any, demo_users: dict[Role, Login]
+    base_url: str,
+    browser: Browser,
+    pathways: Any,
+    demo_users: dict[Role, Login],
 ) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     journey = await drive_to(pathways, Stage.WORKUP)
     pid = journey.id
-    # A ward laptop in England: the browser's own date fields read day/month/year.
-    context = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-GB")
+    # A laboratory result for an NHS number with no pathway: the reconciliation page has a row.
+    result = oru(
+        f"LAB-AXE-{uuid.uuid4().hex[:6]}",
+        new_nhs_number(190),
+        await journey.today(),
+        [("1742-6", "61", "U/L")],
+    )
+    await Intake(pathways.client, pathways.engine).receive_hl7(result)
+    context = await browser.new_context(viewport={"width": 1366, "height": 900})
     page = await context.new_page()
     found: dict[str, list[str]] = {}
     # Offline and under the app's CSP: nothing is fetched from elsewhere (no CDN font), and
