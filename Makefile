@@ -8,15 +8,20 @@ PACKAGES := activities api cli clinical core demo intake migrations models notif
 .PHONY: run test lint pytest chaos clean
 
 # The first run takes minutes: each step says what it is doing, and pip what it installs.
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt package-lock.json frontend/copy-nhsuk.mjs
 	@# Debian's chromium drives the browser tests (never a downloaded browser build).
-	@echo "[1/3] Checking for Debian's chromium (browser tests) ..."
+	@echo "[1/4] Checking for Debian's chromium (browser tests) ..."
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	@# Debian's docker-compose validates docker-compose.yml (tests/test_compose.py); no daemon needed.
 	command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; }
-	@echo "[2/3] Creating $(VENV) ..."
+	@# The pages' NHS.UK design system: nhsuk-frontend at the version package-lock.json pins;
+	@# its postinstall (frontend/copy-nhsuk.mjs) copies the built CSS and icons to api/static/nhsuk.
+	@echo "[2/4] Installing nhsuk-frontend (npm ci) into api/static/nhsuk ..."
+	command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+	npm ci --no-audit --no-fund
+	@echo "[3/4] Creating $(VENV) ..."
 	$(PYTHON) -m venv $(VENV)
-	@echo "[3/3] Installing the pinned packages into $(VENV) (first run: a few minutes) ..."
+	@echo "[4/4] Installing the pinned packages into $(VENV) (first run: a few minutes) ..."
 	$(BIN)/python -m pip install --progress-bar on -c constraints.txt -e '.[dev]'
 	@# Bytecode now, not at each first import: a worker's start (and each test server's
 	@# worker) would otherwise compile the project and its dependencies on a busy machine.
@@ -48,4 +53,4 @@ chaos: $(STAMP)
 	SIRT_CHAOS=full SIRT_CHAOS_LOGS=$(CURDIR)/.data/chaos $(BIN)/pytest -s -q tests/chaos
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info node_modules api/static/nhsuk

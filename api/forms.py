@@ -9,9 +9,12 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel
+
+from models.dates import parse_uk_date
 
 Schema = dict[str, Any]
 
@@ -257,6 +260,8 @@ def _parse(f: FormField, form: Mapping[str, str], errors: dict[str, str]) -> tup
         return bool(rows), rows
     if f.widget == "checkbox":
         return True, f.name in form
+    if f.widget == "date":
+        return _parse_date(f, form, errors)
     raw = form.get(f.name, "").strip()
     if f.widget == "tristate":
         return (raw in ("yes", "no")), raw == "yes"
@@ -271,6 +276,52 @@ def _parse(f: FormField, form: Mapping[str, str], errors: dict[str, str]) -> tup
             errors[f.name] = f"not valid JSON ({exc.msg} at line {exc.lineno})"
             return False, None
     return True, raw
+
+
+DATE_PARTS = ("day", "month", "year")
+
+
+def date_parts(values: Mapping[str, str], name: str, default: str = "") -> dict[str, str]:
+    """What a date input's day, month and year boxes show: the boxes as submitted, else the
+    field's ISO value (prefilled or default) split up, else empty boxes."""
+    typed = {p: values.get(f"{name}-{p}", "") for p in DATE_PARTS}
+    if any(typed.values()):
+        return typed
+    try:
+        day = date.fromisoformat(values.get(name, default).strip())
+    except ValueError:
+        return typed
+    return {"day": str(day.day), "month": str(day.month), "year": str(day.year)}
+
+
+def _parse_date(
+    f: FormField, form: Mapping[str, str], errors: dict[str, str]
+) -> tuple[bool, str | None]:
+    """(present, ISO date) from the date input's boxes ``<name>-day``, ``-month``, ``-year``;
+    or from one box ``<name>`` (a repeatable row's cell, the API's form posts) typed the UK way
+    (14/03/2026) or as ISO. Boxes that are incomplete or make no real date are an error naming
+    the field, as the NHS date input pattern words it."""
+    parts = {p: form.get(f"{f.name}-{p}", "").strip() for p in DATE_PARTS}
+    if not any(parts.values()):
+        raw = form.get(f.name, "").strip()
+        if not raw:
+            return False, None
+        try:
+            return True, parse_uk_date(raw).isoformat()
+        except ValueError:
+            return True, raw  # the model says what is wrong with it
+    missing = [p for p in DATE_PARTS if not parts[p]]
+    if missing:
+        errors[f.name] = f"{f.label} must include a {' and '.join(missing)}"
+        return False, None
+    try:
+        if not all(v.isdigit() for v in parts.values()) or len(parts["year"]) != 4:
+            raise ValueError
+        day = date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
+    except ValueError:
+        errors[f.name] = f"{f.label} must be a real date"
+        return False, None
+    return True, day.isoformat()
 
 
 def parse_form(

@@ -10,7 +10,7 @@ from fastapi.templating import Jinja2Templates
 
 from api.accounts import Principal
 from api.deps import csrf_token
-from api.forms import label_for, row_count, row_name
+from api.forms import date_parts, label_for, row_count, row_name
 from api.permissions import allowed
 
 _DASH = "\u2013"  # an en dash: "nothing here"
@@ -79,6 +79,7 @@ templates.env.filters.update(
 templates.env.globals["role_label"] = lambda r: _ROLES.get(str(r), str(r))
 templates.env.globals["row_name"] = row_name
 templates.env.globals["row_count"] = row_count
+templates.env.globals["date_parts"] = date_parts
 
 
 def render(

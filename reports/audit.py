@@ -443,11 +443,21 @@ def render_audit_csv(report: AuditReport) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    """An NHS.UK table (its classes; the downloadable page's own style ignores them)."""
+    head = "".join(
+        f'<th scope="col" class="nhsuk-table__header">{html.escape(h)}</th>' for h in header
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    body = "".join(
+        '<tr class="nhsuk-table__row">'
+        + "".join(f'<td class="nhsuk-table__cell">{html.escape(c)}</td>' for c in row)
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        f'<table class="nhsuk-table"><thead class="nhsuk-table__head">'
+        f'<tr class="nhsuk-table__row">{head}</tr></thead>'
+        f'<tbody class="nhsuk-table__body">{body}</tbody></table>'
+    )
 
 
 _STYLE = (
@@ -534,14 +544,14 @@ def audit_body_html(report: AuditReport, plot_url: Callable[[str], str] | None =
     return (
         f"<p>As of {report.as_of.isoformat()}; {report.treated} treated patients. Times from the "
         "first SIRT; patients alive are censored at their last recorded contact.</p>"
-        "<h2>Compared with published figures</h2>"
+        '<h2 class="nhsuk-heading-m">Compared with published figures</h2>'
         + _table(["Outcome", "This centre", "Published", "Source"], comparison)
-        + "<h2>Survival (Kaplan-Meier)</h2>"
+        + '<h2 class="nhsuk-heading-m">Survival (Kaplan-Meier)</h2>'
         + _table(["Endpoint", "n", "events", "median", *months], survival)
         + plots
-        + "<h2>Efficacy and safety (NICE 3.2, 3.3)</h2>"
+        + '<h2 class="nhsuk-heading-m">Efficacy and safety (NICE 3.2, 3.3)</h2>'
         + _table(["Outcome", "Rate (events/n)"], summary)
-        + "<h2>By patient selection (NICE 3.4)</h2>"
+        + '<h2 class="nhsuk-heading-m">By patient selection (NICE 3.4)</h2>'
         + _table(
             ["Variable", "Level", "n", "median OS (months)", "OS 12m", "ORR", "DCR", "PRS", "G>=3"],
             selection,

@@ -3,6 +3,8 @@
 Measured on main before this: /docs was blank offline (Swagger UI loaded from a CDN).
 """
 
+import re
+
 import httpx
 
 from tests.api.conftest import Api
@@ -33,3 +35,22 @@ async def test_a_favicon(api: Api) -> None:
         assert r.status_code == 200, url
         assert r.headers["content-type"].startswith("image/svg+xml")
         assert r.text.startswith("<svg")
+
+
+async def test_the_nhs_design_system_is_served_by_the_app(api: Api) -> None:
+    """nhsuk-frontend's CSS and icons, as `npm ci` put them (package-lock.json's version), at
+    /static/nhsuk: the pages name no other origin, and neither does the CSS (no CDN font)."""
+    page = await api.http.get("/login")
+    assert '<link rel="stylesheet" href="/static/nhsuk/nhsuk-frontend.min.css">' in page.text
+    assert page.text.index("/static/nhsuk/nhsuk-frontend.min.css") < page.text.index(
+        "/static/style.css"
+    )  # the app's own rules come after the design system's
+    assert "https://" not in page.text and "http://" not in page.text.replace(
+        'xmlns="http://www.w3.org/2000/svg"', ""
+    )
+    css = await api.http.get("/static/nhsuk/nhsuk-frontend.min.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert ".nhsuk-header" in css.text and "@font-face" not in css.text
+    assert re.findall(r"url\((?!/static/nhsuk/assets/)", css.text) == []
+    icon = await api.http.get("/static/nhsuk/assets/images/nhsuk-icon-cross.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")

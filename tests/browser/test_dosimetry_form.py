@@ -33,7 +33,10 @@ async def test_a_typed_lung_dose_below_the_computed_one_is_refused_on_the_form(
     await page.locator("#f-predicted_perfused_dose_gy").fill("246.47")
     await page.locator("#f-predicted_lung_dose_gy").fill("5")
     await page.locator("#f-physicist_signoff-physicist").fill("Medical Physicist")
-    await page.locator("#f-physicist_signoff-signed_on").fill((await j.today()).isoformat())
+    today = await j.today()  # the sign-off date: the NHS date input's day, month and year
+    await page.locator("#f-physicist_signoff-signed_on").fill(str(today.day))
+    await page.locator("#f-physicist_signoff-signed_on-month").fill(str(today.month))
+    await page.locator("#f-physicist_signoff-signed_on-year").fill(str(today.year))
     await page.get_by_role("button", name="Save").click()
     error = page.locator("#f-predicted_lung_dose_gy-error")
     await expect(error).to_contain_text(REFUSAL)
