@@ -13,74 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from models.labels import label_for, label_path
+
+__all__ = ["label_for"]
+
 Schema = dict[str, Any]
-
-# Words shown in capitals, and unit suffixes shown as units.
-_ACRONYMS = {
-    "ecog": "ECOG",
-    "inr": "INR",
-    "alt": "ALT",
-    "ast": "AST",
-    "alp": "ALP",
-    "ggt": "GGT",
-    "wbc": "WBC",
-    "egfr": "eGFR",
-    "mdt": "MDT",
-    "net": "NET",
-    "nhs": "NHS",
-    "cga": "CgA",
-    "5hiaa": "5-HIAA",
-    "hiaa": "5-HIAA",
-    "ki67": "Ki-67",
-    "qlq": "QLQ",
-    "c30": "C30",
-    "recist": "RECIST",
-    "mrecist": "mRECIST",
-    "prs": "PRS",
-    "ltfu": "LTFU",
-    "ctcae": "CTCAE",
-    "id": "ID",
-}
-_UNITS = [
-    ("_umol_24h", "µmol/24 h"),
-    ("_umol_l", "µmol/L"),
-    ("_ug_l", "µg/L"),
-    ("_10e9_l", "\u00d710\u2079/L"),  # x10^9/L
-    ("_ml_min", "mL/min"),
-    ("_g_l", "g/L"),
-    ("_u_l", "U/L"),
-    ("_pct", "%"),
-    ("_mbq", "MBq"),
-    ("_gbq", "GBq"),
-    ("_gy", "Gy"),
-    ("_ml", "mL"),
-    ("_mm", "mm"),
-]
-_LABELS = {
-    "ecog": "ECOG performance status (0-4)",
-    "child_pugh_score": "Child-Pugh score",
-    "net_experienced_mdt": "The MDT is experienced in neuroendocrine tumours",
-    "attendees": "Attendees",
-    "decision": "Decision",
-    "nhs_number": "NHS number",
-    "grade": "WHO grade",
-}
-
-
-def label_for(name: str) -> str:
-    """A readable label for a field name, with units and acronyms."""
-    if name in _LABELS:
-        return _LABELS[name]
-    unit = None
-    for suffix, shown in _UNITS:
-        if name.endswith(suffix):
-            name, unit = name.removesuffix(suffix), shown
-            break
-    words = [_ACRONYMS.get(w, w) for w in name.split("_")]
-    if words and words[0] not in _ACRONYMS.values():
-        words[0] = words[0][:1].upper() + words[0][1:]
-    text = " ".join(words)
-    return f"{text} ({unit})" if unit else text
 
 
 @dataclass
@@ -289,27 +226,27 @@ def parse_form(
 def errors_by_field(
     fields: list[FormField], detail: list[dict[str, Any]]
 ) -> tuple[dict[str, str], list[str]]:
-    """API error detail mapped to form fields; what names no field becomes a form-level error."""
+    """API error detail mapped to form fields; what names no field becomes a form-level error,
+    in the words of the shared label map (``models.labels``), as the API's ``label`` says."""
     names = {f.name for top in fields for f in top.walk()}
     by_field: dict[str, str] = {}
     general: list[str] = []
     for d in detail:
-        parts = [str(p) for p in d.get("loc", [])][1:]  # drop "body"
-        msg = str(d.get("msg", "invalid"))
+        loc = list(d.get("loc", []))[1:]  # drop "body"
+        parts = [str(p) for p in loc]
+        label = str(d.get("label") or "")
+        # The API's msg names the field in words; next to the field it need not.
+        msg = str(d.get("msg", "invalid")).removeprefix(f"{label}: " if label else "")
         target = None
         for n in range(len(parts), 0, -1):
             candidate = ".".join(parts[:n])
             if candidate in names:
                 target = candidate
-                rest = ".".join(parts[n:])
-                if (row := re.match(r"^(\d+)(?:\.(\w+))?", rest)) is not None:
-                    # A cell of repeatable rows: "row 2, Last given on: ..."
-                    column = f", {label_for(row[2])}" if row[2] else ""
-                    rest = f"row {int(row[1]) + 1}{column}"
+                rest = label_path(loc[n:])  # a cell of repeatable rows: "row 2 > Activity"
                 msg = f"{rest}: {msg}" if rest else msg
                 break
         if target is None:
-            label = ".".join(parts)
+            label = label or label_path(loc)
             general.append(f"{label}: {msg}" if label else msg)
         else:
             by_field[target] = f"{by_field[target]}; {msg}" if target in by_field else msg

@@ -56,6 +56,7 @@ from core.pathways import (
     valid_idempotency_key,
 )
 from core.temporal import TlsSettingError, connect
+from models.labels import label_path
 from models.referral import PrimarySite, PriorTherapyKind, Referral, identity_problems
 from models.state import PathwayState, StepOutcome
 from models.vocab import Stage
@@ -321,7 +322,7 @@ def refer(
         data["patient"] = _prompt_patient()
     referral = Referral.model_validate(data)
     for field, problem in identity_problems(referral.patient, clock.today()):
-        raise CliError(f"{field}: {problem}", EXIT_INVALID)
+        raise CliError(f"{label_path(field.split('.'))} ({field}): {problem}", EXIT_INVALID)
     s = settings()
     engine = read_engine(s)
     who = cli_principal(engine, as_user, os.environ.get(TOKEN_ENV), "pathway:refer")

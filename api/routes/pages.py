@@ -33,6 +33,7 @@ from api.service import ApiError, validation_detail
 from api.templating import flash, render
 from core.pathways import STEPS
 from models.catalogue import STEP_OF_TASK
+from models.labels import SEPARATOR
 from models.referral import Referral
 from models.steps import ScheduleProcedure
 from models.vocab import Role, Stage, TaskKind
@@ -529,11 +530,12 @@ CONFIRM_DATE = "confirm_other_date"
 
 
 def _labels(fields: list[FormField], parent: str = "") -> dict[str, str]:
-    """Each field's name to its label as the form shows it ("Labs: Bilirubin (umol/L)"), so
-    the error summary speaks in the form's words, not internal field names."""
+    """Each field's name to its label as the form shows it ("Blood results > Bilirubin
+    (µmol/L)"), so the error summary speaks in the form's words, the words of the API's error
+    ``label`` (both from ``models.labels``), not internal field names."""
     out: dict[str, str] = {}
     for f in fields:
-        label = f"{parent}: {f.label}" if parent else f.label
+        label = f"{parent}{SEPARATOR}{f.label}" if parent else f.label
         out[f.name] = label
         out.update(_labels(f.children or [], label))
     return out

@@ -92,8 +92,42 @@ async def test_the_error_summary_uses_the_forms_labels(
     assert found is not None
     summary = html.unescape(found.group(0))
     label = _labels(_FORM_FIELDS["mdt-decision"])["labs.bilirubin_umol_l"]
+    assert label == "Blood results > Bilirubin (µmol/L)"
     assert f"{label}: " in summary
     assert "bilirubin_umol_l" not in re.sub(r'href="[^"]*"', "", summary)
+    # The API's 422 names the field in the same words (one label map, models.labels).
+    bad = payloads.mdt(await api.today())
+    bad["labs"]["bilirubin_umol_l"] = -5
+    r = await api.step(Role.MDT_CLINICIAN, pid, "mdt-decision", bad)
+    assert r.status_code == 422
+    [detail] = r.json()["detail"]
+    assert detail["loc"] == ["body", "labs", "bilirubin_umol_l"]
+    assert detail["label"] == label
+    assert detail["msg"] == f"{label}: Input should be greater than or equal to 0"
+    assert f"{label}: Input should be greater than or equal to 0" in summary
+
+
+async def test_a_refusal_naming_an_internal_field_is_shown_in_words(
+    api: Api, browser: httpx.AsyncClient, demo_users: dict[Role, Login]
+) -> None:
+    # The workflow refuses "override_reason: ..." when an MDT proceeds over a contraindication.
+    pid = await api.refer()
+    token = await login(browser, demo_users[Role.MDT_CLINICIAN])
+    today = (await api.today()).isoformat()
+    form = {
+        "csrf_token": token,
+        "meeting_date": today,
+        "net_experienced_mdt": "on",
+        "attendees": "NET oncologist",
+        "ecog": "1",
+        "labs.bilirubin_umol_l": "40",
+        "decision": "proceed",
+    }
+    r = await browser.post(f"/pathways/{pid}/steps/mdt-decision", data=form)
+    assert r.status_code == 422
+    text = html.unescape(r.text)
+    assert "fill in 'Reason for the override'" in text
+    assert "override_reason" not in re.sub(r'(href|id|name|for|aria-describedby)="[^"]*"', "", text)
 
 
 async def test_prior_therapies_and_positions_are_repeatable_rows_not_json(
@@ -132,7 +166,7 @@ async def test_prior_therapies_and_positions_are_repeatable_rows_not_json(
     bad["prior_therapies.1.cycles"] = "0"
     r = await browser.post("/pathways/new", data=bad)
     assert r.status_code == 422
-    assert "row 2, Cycles:" in html.unescape(r.text)
+    assert "row 2 > Cycles:" in html.unescape(r.text)
     assert 'name="prior_therapies.1.last_given_on" value="2025-11-02"' in r.text
     # The dosimetry plan's injection positions are rows too.
     journey = await drive_to(pathways, Stage.DOSIMETRY_PLANNING)

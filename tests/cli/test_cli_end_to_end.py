@@ -202,7 +202,7 @@ async def test_submit_refused_then_accepted(stack: Stack) -> None:
     wrong_stage.write_text(json.dumps({"complete": True}))
     refused = await stack.sirt("submit", "triage", referred, "--file", str(wrong_stage))
     assert refused.exit_code == 1, refused.output
-    assert "refused: stage: the pathway is in MDT_REVIEW" in refused.stderr
+    assert "refused: Stage: the pathway is in MDT_REVIEW" in refused.stderr
 
     future = stack.tmp / "mdt-future.json"
     future.write_text(json.dumps(payloads.mdt(today + timedelta(days=30))))
