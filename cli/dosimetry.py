@@ -123,7 +123,7 @@ def dosimetry(
     refused = [r for r in results if r.refusal]
     if refused:
         for r in refused:
-            typer.echo(f"{r.method}: refused: {readable(r.refusal or "")}", err=True)
+            typer.echo(f"{r.method}: refused: {readable(r.refusal or '')}", err=True)
         raise typer.Exit(1)
 
 

@@ -15,6 +15,7 @@ from clinical.errors import ClinicalRuleError
 from clinical.liver_toxicity import BraatInputs, PrsSymptoms
 from clinical.recist import NonTargetResponse, TargetLesion, validate_target_lesions
 from models.plausible import Plausible
+from models.referral import ReferralItems
 
 # Length bounds on every list and on the words in it: a payload travels through Temporal
 # (4 MB per message) and lands in history for years, so nothing in it is unbounded.
@@ -27,15 +28,20 @@ class _Step(Plausible):
 
 
 class TriageDecision(_Step):
-    """A coordinator's triage: complete, or what is still missing (re-requested)."""
+    """A coordinator's triage: complete, or what is still missing (re-requested). Items the
+    referral lacked may be typed in (``supplied``, say from a phone call to the referrer): a
+    referral they complete goes on to MDT review without a re-referral."""
 
     complete: bool
     missing_items: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
+    supplied: ReferralItems | None = Field(
+        default=None, description="Values of items the referral lacked, found at triage."
+    )
     note: str | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
     def _missing_named(self) -> "TriageDecision":
-        if not self.complete and not self.missing_items:
+        if not self.complete and not self.missing_items and not self.supplied:
             raise ValueError("missing_items: name what is missing when the referral is incomplete")
         return self
 

@@ -7,6 +7,7 @@ same whichever way a step arrives.
 import re
 import secrets
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -579,13 +580,44 @@ def _prefill(detail: PathwayDetail, task_id: str, names: set[str]) -> dict[str, 
     if visit is not None and "visit_code" in names:
         values["visit_code"] = visit.code
     # Triage starts from what the referral lacked (the task says "missing: grade, ki67_pct").
-    if "missing_items" in names and (task.detail or "").startswith(_MISSING):
-        items = (task.detail or "").removeprefix(_MISSING).split(",")
-        values["missing_items"] = "\n".join(i.strip() for i in items if i.strip())
+    if "missing_items" in names and (missing := _missing(task.detail)):
+        values["missing_items"] = "\n".join(missing)
     return values
 
 
 _MISSING = "missing: "  # workflows.transitions.working.Working.request_missing
+
+
+def _missing(task_detail: str | None) -> list[str]:
+    """The referral items a triage task says are missing."""
+    if not (task_detail or "").startswith(_MISSING):
+        return []
+    items = (task_detail or "").removeprefix(_MISSING).split(",")
+    return [i.strip() for i in items if i.strip()]
+
+
+def _page_fields(step: str, detail: PathwayDetail) -> list[FormField]:
+    """A step's form for this pathway: triage offers an input for each item the referral
+    lacks (the open triage task names them), and none for the items it has."""
+    fields = _FORM_FIELDS[step]
+    if not any(f.name == SUPPLIED for f in fields):
+        return fields
+    open_triage = [
+        t for t in detail.tasks if t.kind == TaskKind.TRIAGE_REFERRAL and t.state == "open"
+    ]
+    missing = _missing(open_triage[0].detail) if open_triage else []
+    out = []
+    for f in fields:
+        if f.name == SUPPLIED:
+            kept = [c for c in f.children if c.name.rsplit(".", 1)[-1] in missing]
+            if not kept:
+                continue
+            f = replace(f, children=kept)
+        out.append(f)
+    return out
+
+
+SUPPLIED = "supplied"  # models.steps.TriageDecision.supplied
 
 
 def _step_page(
@@ -613,7 +645,7 @@ def _step_page(
         title=step_title(step),
         active="pathways",
         pathway=detail if identity_visible(who) else detail.model_copy(update={"patient": None}),
-        fields=_FORM_FIELDS[step],
+        fields=_page_fields(step, detail),
         values=values,
         errors=errors,
         general=general,

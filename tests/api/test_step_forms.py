@@ -190,3 +190,28 @@ async def test_triage_starts_from_the_missing_items(
     found = re.search(r'<textarea[^>]*id="f-missing_items"[^>]*>(.*?)</textarea>', page, re.S)
     assert found is not None
     assert found.group(1).splitlines() == ["grade", "ki67_pct"]
+
+
+async def test_triage_records_the_missing_items_and_the_referral_goes_to_the_mdt(
+    api: Api, browser: httpx.AsyncClient, demo_users: dict[Role, Login]
+) -> None:
+    # The referral came without the WHO grade and Ki-67; the coordinator finds both.
+    pid = await api.refer(grade=None, ki67_pct=None)
+    token = await login(browser, demo_users[Role.COORDINATOR])
+    page = (await browser.get(f"/pathways/{pid}/steps/triage")).text
+    # An input for each missing item, none for the items the referral has.
+    assert 'name="supplied.grade"' in page and 'name="supplied.ki67_pct"' in page
+    assert 'name="supplied.primary_site"' not in page
+    assert "Items the referral lacked" in page
+    form = {"csrf_token": token, "supplied.grade": "2", "supplied.ki67_pct": "12.5"}
+    r = await browser.post(f"/pathways/{pid}/steps/triage", data=form)
+    assert r.status_code == 303, r.text
+    await wait_for_read_model(api, pid, Stage.MDT_REVIEW)
+    detail = (await api.get(Role.COORDINATOR, f"/pathways/{pid}")).json()
+    assert detail["stage"] == Stage.MDT_REVIEW
+    [triage] = [o["data"] for o in detail["outcomes"] if o["kind"] == "triage"]
+    assert (triage["supplied"]["grade"], triage["supplied"]["ki67_pct"]) == (2, 12.5)
+    # Another referral lacks only the primary site: only that is offered.
+    other = await api.refer(primary_site=None)
+    page = (await browser.get(f"/pathways/{other}/steps/triage")).text
+    assert 'name="supplied.primary_site"' in page and 'name="supplied.grade"' not in page
