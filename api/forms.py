@@ -1,13 +1,15 @@
 """HTML forms generated from a step's pydantic model, and form data parsed back into a payload.
 
 One level of nested model becomes a fieldset of proper inputs; lists of text become a textarea
-(one item per line); anything deeper (lists of objects, mappings) is a JSON textarea with a hint
-naming its keys. Validation errors come back as detail locs and are put next to their field.
+(one item per line); lists of flat objects and mappings of scalars (a lesion id to its diameter)
+become repeatable rows; a questionnaire (``x-items`` in its schema) is one answer per item.
+Anything deeper would be a JSON textarea, and no step's form has one (a test walks them all).
+Validation errors come back as detail locs and are put next to their field.
 """
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -36,6 +38,7 @@ class FormField:
     max_length: int | None = None
     default: str = ""
     children: list["FormField"] = field(default_factory=list)
+    keyed: bool = False  # rows of (key, value) read back as a mapping, not a list
 
     @property
     def dom_id(self) -> str:
@@ -121,6 +124,13 @@ def _field(name: str, schema: Schema, defs: Schema, required: bool, depth: int) 
     elif kind == "array" and _resolve(schema.get("items", {}), defs).get("type") == "string":
         f.widget = "lines"
         f.hint = "One per line." + (f" {f.hint}" if f.hint else "")
+    elif kind == "object" and "x-items" in schema:
+        f.widget, f.children = "fieldset", _item_fields(name, schema["x-items"])
+    elif kind == "object" and (pairs := _pair_fields(name, schema, defs, depth)):
+        f.widget, f.children, f.keyed = "rows", pairs, True
+        f.hint = "One row each; leave rows you do not need empty." + (
+            f" {f.hint}" if f.hint else ""
+        )
     elif kind == "array" and (rows := _row_fields(name, schema, defs, depth)):
         f.widget, f.children = "rows", rows
         f.hint = "One row each; leave rows you do not need empty." + (
@@ -146,6 +156,32 @@ def _row_fields(name: str, schema: Schema, defs: Schema, depth: int) -> list[For
     required = set(items.get("required", []))
     columns = [_field(f"{name}.{k}", v, defs, k in required, depth + 1) for k, v in props.items()]
     return columns if all(c.widget in SCALAR_WIDGETS for c in columns) else None
+
+
+def _pair_fields(name: str, schema: Schema, defs: Schema, depth: int) -> list[FormField] | None:
+    """The two columns of a mapping typed as rows (a lesion's id, then its diameter), or None
+    when its values are not scalars. The schema's ``x-key`` and ``x-value`` name them."""
+    values = schema.get("additionalProperties")
+    if not isinstance(values, dict) or schema.get("properties"):
+        return None
+    key_name, value_name = schema.get("x-key", "key"), schema.get("x-value", "value")
+    key_max = schema.get("propertyNames", {}).get("maxLength")
+    key = FormField(f"{name}.{key_name}", label_for(key_name), "text", True, max_length=key_max)
+    value = _field(f"{name}.{value_name}", values, defs, False, depth + 1)
+    return [key, value] if value.widget in SCALAR_WIDGETS else None
+
+
+def _item_fields(name: str, items: list[dict[str, Any]]) -> list[FormField]:
+    """A questionnaire as one answer per item (``x-items``: item, highest answer, scale)."""
+    return [
+        FormField(
+            name=f"{name}.{i['item']}",
+            label=f"{i['item']}. {i['scale']}",
+            widget="select",
+            options=[str(a) for a in range(1, int(i["max"]) + 1)],
+        )
+        for i in items
+    ]
 
 
 def row_name(column: FormField, index: int) -> str:
@@ -181,7 +217,8 @@ def _parse(f: FormField, form: Mapping[str, str], errors: dict[str, str]) -> tup
                 sub[child.name.rsplit(".", 1)[-1]] = value
         return (bool(sub) or f.required), sub
     if f.widget == "rows":
-        rows = []
+        rows: list[dict[str, Any]] = []
+        numbers: list[int] = []  # each row's number on the form
         for i in range(MAX_ROWS):
             row: dict[str, Any] = {}
             for c in f.children:
@@ -191,6 +228,9 @@ def _parse(f: FormField, form: Mapping[str, str], errors: dict[str, str]) -> tup
                     row[c.name.rsplit(".", 1)[-1]] = value
             if row:
                 rows.append(row)
+                numbers.append(i + 1)
+        if f.keyed:
+            return _mapping(f, zip(numbers, rows, strict=True), errors)
         return bool(rows), rows
     if f.widget == "checkbox":
         return True, f.name in form
@@ -208,6 +248,20 @@ def _parse(f: FormField, form: Mapping[str, str], errors: dict[str, str]) -> tup
             errors[f.name] = f"not valid JSON ({exc.msg} at line {exc.lineno})"
             return False, None
     return True, raw
+
+
+def _mapping(
+    f: FormField, rows: Iterable[tuple[int, dict[str, Any]]], errors: dict[str, str]
+) -> tuple[bool, dict[str, Any]]:
+    """Rows of (key, value) as the mapping they stand for; a value without its key is an error."""
+    key, value = (c.name.rsplit(".", 1)[-1] for c in f.children)
+    out: dict[str, Any] = {}
+    for n, row in rows:
+        if not row.get(key):
+            errors[f.name] = f"row {n}: give the {f.children[0].label}"
+            continue
+        out[str(row[key])] = row.get(value)
+    return bool(out), out
 
 
 def parse_form(

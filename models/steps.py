@@ -8,11 +8,12 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, JsonValue, model_validator
 
 from clinical.enums import ClockKind, Device, DosimetryMethod
 from clinical.errors import ClinicalRuleError
 from clinical.liver_toxicity import BraatInputs, PrsSymptoms
+from clinical.qlq_c30 import QLQ_C30_ITEM_MAX, QLQ_C30_SCALES
 from clinical.recist import NonTargetResponse, TargetLesion, validate_target_lesions
 from models.plausible import Plausible
 from models.referral import ReferralItems
@@ -283,6 +284,19 @@ class ImagingResponse(StrEnum):
     NE = "NE"
 
 
+# How a form shows a mapping: one row per lesion (its id, then its diameter), and the
+# questionnaire as one answer per item (1 to the item's highest answer, named by its scale).
+_LESION_COLUMNS: dict[str, JsonValue] = {"x-key": "lesion_id", "x-value": "diameter_mm"}
+_QLQ_C30_ITEMS: list[JsonValue] = [
+    {
+        "item": item,
+        "max": top,
+        "scale": next(s.name for s in QLQ_C30_SCALES if item in s.items),
+    }
+    for item, top in QLQ_C30_ITEM_MAX.items()
+]
+
+
 class FollowUpVisitRecord(_Step):
     """Outcomes collected at one scheduled follow-up visit."""
 
@@ -294,9 +308,10 @@ class FollowUpVisitRecord(_Step):
         default_factory=dict,
         max_length=MAX_ITEMS,
         description="Lesion id -> longest diameter; needs a baseline.",
+        json_schema_extra=_LESION_COLUMNS,
     )
     viable_target_lesions_mm: dict[ShortText, float | None] = Field(
-        default_factory=dict, max_length=MAX_ITEMS
+        default_factory=dict, max_length=MAX_ITEMS, json_schema_extra=_LESION_COLUMNS
     )
     too_small_to_measure: list[ShortText] = Field(
         default_factory=list,
@@ -324,7 +339,10 @@ class FollowUpVisitRecord(_Step):
     flushes_per_day: float | None = Field(default=None, ge=0)
     stools_per_day: float | None = Field(default=None, ge=0)
     qlq_c30: dict[int, int | None] = Field(
-        default_factory=dict, max_length=MAX_ITEMS, description="Item -> answer."
+        default_factory=dict,
+        max_length=MAX_ITEMS,
+        description="Item -> answer.",
+        json_schema_extra={"x-items": _QLQ_C30_ITEMS},
     )
     cga_ug_l: float | None = Field(default=None, ge=0)
     hiaa_umol_24h: float | None = Field(default=None, ge=0)

@@ -16,7 +16,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from api.forms import fields_for, parse_form
 from api.routes.pages import _FORM_FIELDS, _labels
+from models.catalogue import CATALOGUE, StepSpec
+from models.steps import FollowUpVisitRecord
 from models.vocab import Role, Stage
 from tests import payloads
 from tests.api.conftest import BASE, Api, Login, login
@@ -215,3 +218,43 @@ async def test_triage_records_the_missing_items_and_the_referral_goes_to_the_mdt
     other = await api.refer(primary_site=None)
     page = (await browser.get(f"/pathways/{other}/steps/triage")).text
     assert 'name="supplied.primary_site"' in page and 'name="supplied.grade"' not in page
+
+
+@pytest.mark.parametrize("spec", CATALOGUE, ids=lambda s: s.slug)
+def test_no_step_form_has_a_json_box(spec: StepSpec) -> None:
+    widgets = {f.name: f.widget for top in fields_for(spec.payload) for f in top.walk()}
+    assert [name for name, widget in widgets.items() if widget == "json"] == []
+
+
+def test_the_visit_form_reads_lesion_rows_and_questionnaire_answers() -> None:
+    fields = fields_for(FollowUpVisitRecord)
+    by_name = {f.name: f for top in fields for f in top.walk()}
+    lesions = by_name["target_lesions_mm"]
+    assert (lesions.widget, [c.label for c in lesions.children]) == (
+        "rows",
+        ["Lesion ID", "Diameter (mm)"],
+    )
+    qlq = by_name["qlq_c30"]
+    assert len(qlq.children) == 30
+    assert (qlq.children[0].label, qlq.children[0].options) == (
+        "1. Physical functioning",
+        ["1", "2", "3", "4"],
+    )
+    assert qlq.children[29].options == [str(a) for a in range(1, 8)]  # global health: 1-7
+    form = {
+        "visit_code": "3m",
+        "visit_date": "2026-06-01",
+        "target_lesions_mm.0.lesion_id": "L1",
+        "target_lesions_mm.0.diameter_mm": "21.5",
+        "target_lesions_mm.1.lesion_id": "L2",  # present, not measurable
+        "qlq_c30.1": "2",
+        "qlq_c30.29": "6",
+    }
+    payload, errors = parse_form(fields, form)
+    assert errors == {}
+    record = FollowUpVisitRecord.model_validate(payload)
+    assert record.target_lesions_mm == {"L1": 21.5, "L2": None}
+    assert record.qlq_c30 == {1: 2, 29: 6}
+    # A diameter without its lesion is refused, naming the row.
+    _, errors = parse_form(fields, {**form, "target_lesions_mm.4.diameter_mm": "9"})
+    assert errors == {"target_lesions_mm": "row 5: give the Lesion ID"}
