@@ -35,6 +35,7 @@ from core.config import Settings
 from core.db import get_engine, migrate
 from core.pathways import centre_pathway_config
 from core.temporal import ensure_search_attributes
+from demo.anchor import anchor_to_today
 from demo.cohort import CohortConfig, seed_cohort
 from models.config import PathwayConfig
 from models.tables import OutcomeRow, PathwayRow
@@ -124,6 +125,9 @@ async def seed(
         last_day = (await env.get_current_time()).date()
     finally:
         await env.shutdown()
+    # The server's clock ran years ahead; the history is moved to end today.
+    moved = await asyncio.to_thread(anchor_to_today, engine, ids, last_day, clock.today())
+    first_day, last_day = first_day - moved, last_day - moved
     return await asyncio.to_thread(
         _summarise, engine, ids, first_day, last_day, time.monotonic() - started
     )
@@ -166,15 +170,13 @@ def summary_text(s: SeedSummary, centre: str, url: str) -> str:
             f"  By stage         {stages}",
             f"  Centre           {centre} (synthetic; filter with `sirt list --centre {centre}`)",
             f"  Read model       {safe_url(url)}",
-            f"  Simulated dates  {s.first_day} to {s.last_day} (the test clock ran ahead of today)",
+            f"  Simulated dates  {s.first_day} to {s.last_day} (moved to end this week)",
             "",
             "These pathways live only in the read model: their workflows ended with the "
             "ephemeral Temporal server, so they take no further steps, and `sirt status` shows "
             "their last projected state.",
-            "Their dates are simulated and run ahead of today: the web app's dashboard and audit "
-            f"report compute as of today, so the audit report counts {s.treated_by_today} of the "
-            f"{s.treated} treated now; it covers the simulated follow-up only as of "
-            f"{s.last_day}: open /api/v1/audit-report?as_of={s.last_day} to see it.",
+            "Their history ends today: the web app's dashboard and audit report show it as of "
+            f"today, with {s.treated_by_today} of the {s.treated} treated.",
         ]
     )
 
@@ -189,8 +191,8 @@ SEED_HELP = "\n\n".join(
         "outcomes. Nothing is submitted to a registry.",
         "The pathways stay in the read model (DATABASE_URL, else SIRT_DATA_DIR/sirt.db) under a "
         "synthetic centre code; their workflows end with the server, so they take no further "
-        "steps. Their dates are simulated and run ahead of today: what the web app computes as "
-        "of today (the audit report, overdue work) counts them only as those dates pass. "
+        "steps. Their dates are simulated, then moved back by whole weeks so that the history "
+        "ends today: /ops and /audit show it without as_of. "
         "Each run adds a new cohort.",
     ]
 )
