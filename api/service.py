@@ -169,30 +169,12 @@ async def _check_identity(
             422,
             [labelled(["body", *field.split(".")], msg, "value_error") for field, msg in problems],
         )
-    if referral.second_pathway_reason:
-        return
-    nhs = referral.patient.nhs_number
-    others = [
-        p for p in await run_in_threadpool(queries.open_pathways_of, ctx.engine, nhs)
-        if p != pathway_id
-    ]  # fmt: skip
-    if others:
-        await _audit(ctx, who, "pathway:refer", Outcome.CONFLICT, others[0], f"{source}: duplicate")
-        msg = (
-            f"this NHS number already has an open pathway ({others[0]}): record on that "
-            "pathway, or state a reason for a second pathway (for example a new primary)"
-        )
-        raise ApiError(
-            409,
-            [
-                {
-                    "loc": ["body", "patient", "nhs_number"],
-                    "msg": msg,
-                    "type": DUPLICATE,
-                    "pathway_id": others[0],
-                }
-            ],
-        )
+    other = await run_in_threadpool(queries.open_duplicate, ctx.engine, referral, pathway_id)
+    if other is not None:
+        await _audit(ctx, who, "pathway:refer", Outcome.CONFLICT, other, f"{source}: duplicate")
+        where: list[str | int] = ["body", "patient", "nhs_number"]
+        error = labelled(where, queries.duplicate_message(other), DUPLICATE)
+        raise ApiError(409, [{**error, "pathway_id": other}])
 
 
 async def refer(

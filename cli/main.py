@@ -18,7 +18,7 @@ from api import audit
 from api.audit import Outcome
 from api.deps import is_pathway_id
 from api.permissions import step_action
-from api.queries import free_text_identifiers
+from api.queries import duplicate_message, free_text_identifiers, open_duplicate
 from cli import services
 from cli.demo import demo_app
 from cli.dev import run_dev, safe_url
@@ -51,6 +51,7 @@ from core.pathways import (
     centre_pathway_config,
     new_idempotency_key,
     parse_step,
+    referral_pathway_id,
     start_pathway,
     submit_step,
     valid_idempotency_key,
@@ -173,10 +174,23 @@ def _checked_key(key: str | None, option: str) -> str | None:
     return key
 
 
+class DuplicateReferral(CliError):
+    """The NHS number already has an open pathway and no reason for a second was given."""
+
+    def __init__(self, pathway_id: str) -> None:
+        super().__init__(f"{duplicate_message(pathway_id)}: give it with --second-pathway-reason")
+        self.pathway_id = pathway_id
+
+
 async def _start(
-    s: Settings, referral: Referral, key: ReferralKey
+    s: Settings, engine: Engine, referral: Referral, key: ReferralKey
 ) -> tuple[str, PathwayState | None]:
     client = await temporal_client(s)
+    # The API's rule: a keyed referral sent again is not its own duplicate.
+    same = referral_pathway_id(client, s.centre, key)
+    other = await asyncio.to_thread(open_duplicate, engine, referral, same)
+    if other is not None:
+        raise DuplicateReferral(other)
     config = centre_pathway_config(s.pathway_config_file)
     handle = await start_pathway(
         client, referral, task_queue=s.task_queue, centre=s.centre, config=config, referral_key=key
@@ -277,6 +291,13 @@ def refer(
     reference: Annotated[
         str | None, typer.Option(help="The referrer's own reference for this referral.")
     ] = None,
+    second_pathway_reason: Annotated[
+        str | None,
+        typer.Option(
+            help="Why this patient needs a second open pathway (for example a new primary); "
+            "without it a referral of an NHS number with an open pathway is refused."
+        ),
+    ] = None,
     referral_key: Annotated[
         str | None,
         typer.Option(
@@ -311,6 +332,7 @@ def refer(
         "referrer": referrer,
         "referring_trust": trust,
         "referrer_reference": reference,
+        "second_pathway_reason": second_pathway_reason,
     }
     for name, given in fields.items():
         _set(data, name, given)
@@ -336,7 +358,11 @@ def refer(
         )
 
     try:
-        pathway_id, state = run_async(_start(s, referral, rkey))
+        pathway_id, state = run_async(_start(s, engine, referral, rkey))
+    except DuplicateReferral as exc:
+        at = exc.pathway_id
+        audit.record(engine, who, "pathway:refer", Outcome.CONFLICT, pathway_id=at, detail="cli")
+        raise
     except CliError:
         audit.record(engine, who, "pathway:refer", Outcome.ERROR, detail="cli")
         raise
