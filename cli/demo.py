@@ -44,6 +44,11 @@ from registry.config import RegistrySettings
 from worker import build_worker
 
 MAX_PATIENTS = 500
+# Referrals arrive over 18 months and the history stops a week after the last could: a service
+# in flow (referrals through the weeks, recent ones still at early stages, up to 18 months of
+# follow-up) rather than one batch of patients all referred in the same fortnight.
+DEMO_REFERRAL_DAYS = 540
+DEMO_AFTER_LAST_REFERRAL_DAYS = 7
 DEFAULT_CENTRE = "SYNTHETIC"
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
 
@@ -126,7 +131,7 @@ async def seed(
     finally:
         await env.shutdown()
     # The server's clock ran years ahead; the history is moved to end today.
-    moved = await asyncio.to_thread(anchor_to_today, engine, ids, last_day, clock.today())
+    moved = await asyncio.to_thread(anchor_to_today, engine, ids, last_day, clock.now())
     first_day, last_day = first_day - moved, last_day - moved
     return await asyncio.to_thread(
         _summarise, engine, ids, first_day, last_day, time.monotonic() - started
@@ -186,7 +191,8 @@ SEED_HELP = "\n\n".join(
         "Drive N synthetic patients through real pathways, into the read model the web app reads.",
         "Starts an ephemeral time-skipping Temporal test server (never the dev server, never a "
         "download) and a worker of its own, plays each patient's referral, MDT, work-up, "
-        "treatment, follow-up visits and events on a clock that skips ahead (by default three "
+        "treatment, follow-up visits and events on a clock that skips ahead (referrals over 18 "
+        "months, the history stopping a week after the last; follow-up by default up to three "
         "years after treatment), then stops the server. Distributions: DOMAIN.md's published "
         "outcomes. Nothing is submitted to a registry.",
         "The pathways stay in the read model (DATABASE_URL, else SIRT_DATA_DIR/sirt.db) under a "
@@ -237,7 +243,11 @@ def seed_command(
             EXIT_INVALID,
         )
     pathway = centre_pathway_config(s.pathway_config_file)
-    cohort = CohortConfig(follow_up_days=follow_up_days)
+    cohort = CohortConfig(
+        follow_up_days=follow_up_days,
+        referral_spread_days=DEMO_REFERRAL_DAYS,
+        last_day=DEMO_REFERRAL_DAYS + DEMO_AFTER_LAST_REFERRAL_DAYS,
+    )
     url = s.resolved_database_url
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"

@@ -25,6 +25,7 @@ from models.tables import (
     VisitRow,
     WaitingClockRow,
 )
+from notifications.store import utc
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
@@ -63,18 +64,19 @@ def _moved(value: Any, by: timedelta) -> Any:
     return value
 
 
-def anchor_to_today(engine: Engine, ids: Sequence[str], last_day: date, today: date) -> timedelta:
-    """Move every date of the pathways ``ids`` back so their history ends by ``today``; how far
-    they moved."""
-    by = weeks_back(last_day, today)
-    if not by:
-        return by
+def anchor_to_today(engine: Engine, ids: Sequence[str], last_day: date, now: datetime) -> timedelta:
+    """Move every date of the pathways ``ids`` back so their history ends by ``now``'s date;
+    how far they moved. Reminders due by ``now`` count as sent when they were due: the
+    synthetic history has no one to send them to, and a live service's would have gone."""
+    by = weeks_back(last_day, now.date())
     with Session(engine) as session:
         for table, columns in _COLUMNS:
             key = table.id if table is PathwayRow else table.pathway_id  # type: ignore[attr-defined]
             for row in session.exec(select(table).where(col(key).in_(list(ids)))).all():
                 for name in columns:
                     setattr(row, name, _moved(getattr(row, name), by))
+                if isinstance(row, OutboxRow) and not row.delivered_at and utc(row.send_at) <= now:
+                    row.delivered_at = row.send_at
                 session.add(row)
         session.commit()
     return by
