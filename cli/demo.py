@@ -44,10 +44,10 @@ from registry.config import RegistrySettings
 from worker import build_worker
 
 MAX_PATIENTS = 500
-# Referrals arrive over 18 months and the history stops a week after the last could: a service
-# in flow (referrals through the weeks, recent ones still at early stages, up to 18 months of
+# Referrals arrive over two years and the history stops a week after the last could: a service
+# in flow (referrals through the weeks, recent ones still at early stages, up to two years of
 # follow-up) rather than one batch of patients all referred in the same fortnight.
-DEMO_REFERRAL_DAYS = 540
+DEMO_REFERRAL_DAYS = 2 * 365
 DEMO_AFTER_LAST_REFERRAL_DAYS = 7
 DEFAULT_CENTRE = "SYNTHETIC"
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
@@ -191,8 +191,8 @@ SEED_HELP = "\n\n".join(
         "Drive N synthetic patients through real pathways, into the read model the web app reads.",
         "Starts an ephemeral time-skipping Temporal test server (never the dev server, never a "
         "download) and a worker of its own, plays each patient's referral, MDT, work-up, "
-        "treatment, follow-up visits and events on a clock that skips ahead (referrals over 18 "
-        "months, the history stopping a week after the last; follow-up by default up to three "
+        "treatment, follow-up visits and events on a clock that skips ahead (referrals over two "
+        "years, the history stopping a week after the last; follow-up by default up to three "
         "years after treatment), then stops the server. Distributions: DOMAIN.md's published "
         "outcomes. Nothing is submitted to a registry.",
         "The pathways stay in the read model (DATABASE_URL, else SIRT_DATA_DIR/sirt.db) under a "
