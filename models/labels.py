@@ -67,7 +67,10 @@ LABELS = {
     "supplied": "Items the referral lacked",
     "target_lesions_mm": "Target lesions (longest diameter, mm)",
     "viable_target_lesions_mm": "Viable target lesions (mRECIST, mm)",
-    "qlq_c30": "EORTC QLQ-C30 answers",
+    "qlq_c30": "EORTC QLQ-C30 answers (1 not at all to 4 very much; 29-30: 1 very poor to 7 "
+    "excellent)",
+    "complete": "The referral is complete",
+    "missing_items": "Still missing",
     "lesion_id": "Lesion ID",
     "baseline_mm": "Baseline diameter (mm)",
     "nodal": "Lymph node",
@@ -80,7 +83,6 @@ LABELS = {
     "physicist_signoff": "Physicist sign-off",
     "scheduled_on": "Booked date",
     "performed_on": "Date performed",
-    "missing_items": "Missing items",
     "stage": "Stage",
 }
 # "field.path: message", the form of model-level validator and Update refusal messages.

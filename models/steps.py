@@ -33,8 +33,15 @@ class TriageDecision(_Step):
     referral lacked may be typed in (``supplied``, say from a phone call to the referrer): a
     referral they complete goes on to MDT review without a re-referral."""
 
-    complete: bool
-    missing_items: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
+    complete: bool = Field(
+        description="Tick to accept the referral as it is; it goes on to the MDT list. A "
+        "referral the items below complete goes on without it."
+    )
+    missing_items: list[ShortText] = Field(
+        default_factory=list,
+        max_length=MAX_ITEMS,
+        description="What to ask the referrer for. Items typed in below are not asked for.",
+    )
     supplied: ReferralItems | None = Field(
         default=None, description="Values of items the referral lacked, found at triage."
     )
@@ -307,7 +314,8 @@ class FollowUpVisitRecord(_Step):
     target_lesions_mm: dict[ShortText, float | None] = Field(
         default_factory=dict,
         max_length=MAX_ITEMS,
-        description="Lesion id -> longest diameter; needs a baseline.",
+        description="Each target lesion chosen at the baseline work-up, by its ID: longest "
+        "diameter (short axis for a node); no diameter when it cannot be evaluated.",
         json_schema_extra=_LESION_COLUMNS,
     )
     viable_target_lesions_mm: dict[ShortText, float | None] = Field(
@@ -341,7 +349,8 @@ class FollowUpVisitRecord(_Step):
     qlq_c30: dict[int, int | None] = Field(
         default_factory=dict,
         max_length=MAX_ITEMS,
-        description="Item -> answer.",
+        description="Answers by item number: 1 'not at all' to 4 'very much' (items 29-30: "
+        "1 'very poor' to 7 'excellent').",
         json_schema_extra={"x-items": _QLQ_C30_ITEMS},
     )
     cga_ug_l: float | None = Field(default=None, ge=0)
