@@ -240,7 +240,7 @@ async def test_submit_refused_then_accepted(stack: Stack) -> None:
     future.write_text(json.dumps(payloads.mdt(today + timedelta(days=30))))
     refused = await stack.sirt("submit", "mdt-decision", referred, "--file", str(future))
     assert refused.exit_code == 1, refused.output
-    assert "meeting_date" in refused.stderr
+    assert f"refused: Meeting date: {today + timedelta(days=30)} is in the future" in refused.stderr
 
     mdt = stack.tmp / "mdt.json"
     mdt.write_text(json.dumps(payloads.mdt(today)))

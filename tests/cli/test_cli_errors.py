@@ -200,7 +200,7 @@ def test_submit_invalid_payload_names_fields(env: dict[str, str], tmp_path: Path
     path = write(tmp_path, "p.json", json.dumps({"complete": "perhaps", "note": "x" * 3000}))
     result = invoke(env, "submit", "triage", "pathway-x", "--file", str(path))
     assert_clean_failure(result, 2)
-    assert "Complete (complete): " in result.stderr
+    assert "The referral is complete (complete): " in result.stderr
     assert "Note (note): " in result.stderr
 
 
