@@ -4,7 +4,8 @@ outcome. A step added to the catalogue without a story here fails ``test_every_s
 
 One Temporal test server, one worker, one app server and one chromium for the whole module; each
 story drives its own pathway through the real Updates (tests/journey.py) and then types the
-payload tests/payloads.py gives into the form, field by field, as a clinician would.
+payload tests/payloads.py gives into the form, field by field, as a clinician would. axe-core
+checks each filled form (no serious or critical violation).
 """
 
 import asyncio
@@ -33,6 +34,7 @@ from models.labels import label_for
 from models.vocab import Role, Stage, TaskKind
 from tests import payloads
 from tests.api.conftest import Login, make_app
+from tests.browser.test_accessibility import serious
 from tests.browser.test_worklist_flow import ARGS, ARTIFACTS, CHROMIUM, pytestmark, sign_in
 from tests.conftest import BIN, QUIET, TEST_KEY, Pathways
 from tests.journey import Journey, drive_to, start
@@ -337,6 +339,7 @@ async def test_every_step_form_records_its_step(
     await expect(page.get_by_role("heading", level=1)).to_have_text(spec.title)
     await fill(page, typed(fields_for(spec.payload), payload))
     await page.screenshot(path=ARTIFACTS / f"step-{slug}.png", full_page=True)
+    assert await serious(page) == []  # axe-core: no serious or critical violation
     # Leave the last field first: in headless chromium a click on Save straight after typing
     # into a number input inside a table of rows submitted nothing (seen on the work-up form).
     await page.get_by_role("heading", level=1).click()
