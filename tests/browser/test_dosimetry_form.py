@@ -37,6 +37,9 @@ async def test_a_typed_lung_dose_below_the_computed_one_is_refused_on_the_form(
     await page.get_by_role("button", name="Save").click()
     error = page.locator("#f-predicted_lung_dose_gy-error")
     await expect(error).to_contain_text(REFUSAL)
+    # The refused form shows the dose the pathway computed beside the one typed.
+    hint = page.locator("#f-predicted_lung_dose_gy-hint")
+    await expect(hint).to_have_text("Computed from the work-up and this plan: 39.74 Gy")
     await page.screenshot(path=ARTIFACTS / "dosimetry-refused.png", full_page=True)
     assert (await j.live()).stage == Stage.DOSIMETRY_PLANNING
     await context.close()
