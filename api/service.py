@@ -59,13 +59,12 @@ def labelled(loc: list[str | int], msg: str, kind: str) -> dict[str, Any]:
     """One error detail: ``loc`` as FastAPI gives it, ``label`` the field in the shared label
     map's words, and ``msg`` naming that field in those words ("Blood results > Bilirubin
     (µmol/L): Input should be ...")."""
-    where = loc[1:] if loc and loc[0] in _LOC_ROOTS else list(loc)
-    label = label_path(where) if loc and loc[0] == "body" else str(where[0]) if where else ""
+    if loc and loc[0] in ("query", "path", "header"):
+        label = str(loc[1]) if len(loc) > 1 else ""  # a parameter's own name
+    else:
+        label = label_path(loc[1:] if loc and loc[0] == "body" else loc)
     text = f"{label}: {msg}" if label else msg
     return {"loc": loc, "label": label, "msg": text, "type": kind}
-
-
-_LOC_ROOTS = ("body", "query", "path", "header")
 
 
 def normalise_errors(
