@@ -1,13 +1,15 @@
 """HTML forms generated from a step's pydantic model, and form data parsed back into a payload.
 
 One level of nested model becomes a fieldset of proper inputs; lists of text become a textarea
-(one item per line); anything deeper (lists of objects, mappings) is a JSON textarea with a hint
-naming its keys. Validation errors come back as detail locs and are put next to their field.
+(one item per line); lists of flat objects and mappings of scalars (a lesion id to its diameter)
+become repeatable rows; a questionnaire (``x-items`` in its schema) is one answer per item.
+Anything deeper would be a JSON textarea, and no step's form has one (a test walks them all).
+Validation errors come back as detail locs and are put next to their field.
 """
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -15,75 +17,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from models.dates import parse_uk_date
+from models.labels import label_for, label_path
+
+__all__ = ["label_for"]
 
 Schema = dict[str, Any]
-
-# Words shown in capitals, and unit suffixes shown as units.
-_ACRONYMS = {
-    "ecog": "ECOG",
-    "inr": "INR",
-    "alt": "ALT",
-    "ast": "AST",
-    "alp": "ALP",
-    "ggt": "GGT",
-    "wbc": "WBC",
-    "egfr": "eGFR",
-    "mdt": "MDT",
-    "net": "NET",
-    "nhs": "NHS",
-    "cga": "CgA",
-    "5hiaa": "5-HIAA",
-    "hiaa": "5-HIAA",
-    "ki67": "Ki-67",
-    "qlq": "QLQ",
-    "c30": "C30",
-    "recist": "RECIST",
-    "mrecist": "mRECIST",
-    "prs": "PRS",
-    "ltfu": "LTFU",
-    "ctcae": "CTCAE",
-    "id": "ID",
-}
-_UNITS = [
-    ("_umol_24h", "µmol/24 h"),
-    ("_umol_l", "µmol/L"),
-    ("_ug_l", "µg/L"),
-    ("_10e9_l", "\u00d710\u2079/L"),  # x10^9/L
-    ("_ml_min", "mL/min"),
-    ("_g_l", "g/L"),
-    ("_u_l", "U/L"),
-    ("_pct", "%"),
-    ("_mbq", "MBq"),
-    ("_gbq", "GBq"),
-    ("_gy", "Gy"),
-    ("_ml", "mL"),
-    ("_mm", "mm"),
-]
-_LABELS = {
-    "ecog": "ECOG performance status (0-4)",
-    "child_pugh_score": "Child-Pugh score",
-    "net_experienced_mdt": "The MDT is experienced in neuroendocrine tumours",
-    "attendees": "Attendees",
-    "decision": "Decision",
-    "nhs_number": "NHS number",
-    "grade": "WHO grade",
-}
-
-
-def label_for(name: str) -> str:
-    """A readable label for a field name, with units and acronyms."""
-    if name in _LABELS:
-        return _LABELS[name]
-    unit = None
-    for suffix, shown in _UNITS:
-        if name.endswith(suffix):
-            name, unit = name.removesuffix(suffix), shown
-            break
-    words = [_ACRONYMS.get(w, w) for w in name.split("_")]
-    if words and words[0] not in _ACRONYMS.values():
-        words[0] = words[0][:1].upper() + words[0][1:]
-    text = " ".join(words)
-    return f"{text} ({unit})" if unit else text
 
 
 @dataclass
@@ -102,6 +40,7 @@ class FormField:
     max_length: int | None = None
     default: str = ""
     children: list["FormField"] = field(default_factory=list)
+    keyed: bool = False  # rows of (key, value) read back as a mapping, not a list
 
     @property
     def dom_id(self) -> str:
@@ -187,6 +126,13 @@ def _field(name: str, schema: Schema, defs: Schema, required: bool, depth: int) 
     elif kind == "array" and _resolve(schema.get("items", {}), defs).get("type") == "string":
         f.widget = "lines"
         f.hint = "One per line." + (f" {f.hint}" if f.hint else "")
+    elif kind == "object" and "x-items" in schema:
+        f.widget, f.children = "fieldset", _item_fields(name, schema["x-items"])
+    elif kind == "object" and (pairs := _pair_fields(name, schema, defs, depth)):
+        f.widget, f.children, f.keyed = "rows", pairs, True
+        f.hint = "One row each; leave rows you do not need empty." + (
+            f" {f.hint}" if f.hint else ""
+        )
     elif kind == "array" and (rows := _row_fields(name, schema, defs, depth)):
         f.widget, f.children = "rows", rows
         f.hint = "One row each; leave rows you do not need empty." + (
@@ -212,6 +158,32 @@ def _row_fields(name: str, schema: Schema, defs: Schema, depth: int) -> list[For
     required = set(items.get("required", []))
     columns = [_field(f"{name}.{k}", v, defs, k in required, depth + 1) for k, v in props.items()]
     return columns if all(c.widget in SCALAR_WIDGETS for c in columns) else None
+
+
+def _pair_fields(name: str, schema: Schema, defs: Schema, depth: int) -> list[FormField] | None:
+    """The two columns of a mapping typed as rows (a lesion's id, then its diameter), or None
+    when its values are not scalars. The schema's ``x-key`` and ``x-value`` name them."""
+    values = schema.get("additionalProperties")
+    if not isinstance(values, dict) or schema.get("properties"):
+        return None
+    key_name, value_name = schema.get("x-key", "key"), schema.get("x-value", "value")
+    key_max = schema.get("propertyNames", {}).get("maxLength")
+    key = FormField(f"{name}.{key_name}", label_for(key_name), "text", True, max_length=key_max)
+    value = _field(f"{name}.{value_name}", values, defs, False, depth + 1)
+    return [key, value] if value.widget in SCALAR_WIDGETS else None
+
+
+def _item_fields(name: str, items: list[dict[str, Any]]) -> list[FormField]:
+    """A questionnaire as one answer per item (``x-items``: item, highest answer, scale)."""
+    return [
+        FormField(
+            name=f"{name}.{i['item']}",
+            label=f"{i['item']}. {i['scale']}",
+            widget="select",
+            options=[str(a) for a in range(1, int(i["max"]) + 1)],
+        )
+        for i in items
+    ]
 
 
 def row_name(column: FormField, index: int) -> str:
@@ -247,7 +219,8 @@ def _parse(f: FormField, form: Mapping[str, str], errors: dict[str, str]) -> tup
                 sub[child.name.rsplit(".", 1)[-1]] = value
         return (bool(sub) or f.required), sub
     if f.widget == "rows":
-        rows = []
+        rows: list[dict[str, Any]] = []
+        numbers: list[int] = []  # each row's number on the form
         for i in range(MAX_ROWS):
             row: dict[str, Any] = {}
             for c in f.children:
@@ -257,6 +230,9 @@ def _parse(f: FormField, form: Mapping[str, str], errors: dict[str, str]) -> tup
                     row[c.name.rsplit(".", 1)[-1]] = value
             if row:
                 rows.append(row)
+                numbers.append(i + 1)
+        if f.keyed:
+            return _mapping(f, zip(numbers, rows, strict=True), errors)
         return bool(rows), rows
     if f.widget == "checkbox":
         return True, f.name in form
@@ -324,6 +300,20 @@ def _parse_date(
     return True, day.isoformat()
 
 
+def _mapping(
+    f: FormField, rows: Iterable[tuple[int, dict[str, Any]]], errors: dict[str, str]
+) -> tuple[bool, dict[str, Any]]:
+    """Rows of (key, value) as the mapping they stand for; a value without its key is an error."""
+    key, value = (c.name.rsplit(".", 1)[-1] for c in f.children)
+    out: dict[str, Any] = {}
+    for n, row in rows:
+        if not row.get(key):
+            errors[f.name] = f"row {n}: give the {f.children[0].label}"
+            continue
+        out[str(row[key])] = row.get(value)
+    return bool(out), out
+
+
 def parse_form(
     fields: list[FormField], form: Mapping[str, str]
 ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -340,27 +330,27 @@ def parse_form(
 def errors_by_field(
     fields: list[FormField], detail: list[dict[str, Any]]
 ) -> tuple[dict[str, str], list[str]]:
-    """API error detail mapped to form fields; what names no field becomes a form-level error."""
+    """API error detail mapped to form fields; what names no field becomes a form-level error,
+    in the words of the shared label map (``models.labels``), as the API's ``label`` says."""
     names = {f.name for top in fields for f in top.walk()}
     by_field: dict[str, str] = {}
     general: list[str] = []
     for d in detail:
-        parts = [str(p) for p in d.get("loc", [])][1:]  # drop "body"
-        msg = str(d.get("msg", "invalid"))
+        loc = list(d.get("loc", []))[1:]  # drop "body"
+        parts = [str(p) for p in loc]
+        label = str(d.get("label") or "")
+        # The API's msg names the field in words; next to the field it need not.
+        msg = str(d.get("msg", "invalid")).removeprefix(f"{label}: " if label else "")
         target = None
         for n in range(len(parts), 0, -1):
             candidate = ".".join(parts[:n])
             if candidate in names:
                 target = candidate
-                rest = ".".join(parts[n:])
-                if (row := re.match(r"^(\d+)(?:\.(\w+))?", rest)) is not None:
-                    # A cell of repeatable rows: "row 2, Last given on: ..."
-                    column = f", {label_for(row[2])}" if row[2] else ""
-                    rest = f"row {int(row[1]) + 1}{column}"
+                rest = label_path(loc[n:])  # a cell of repeatable rows: "row 2 > Activity"
                 msg = f"{rest}: {msg}" if rest else msg
                 break
         if target is None:
-            label = ".".join(parts)
+            label = label or label_path(loc)
             general.append(f"{label}: {msg}" if label else msg)
         else:
             by_field[target] = f"{by_field[target]}; {msg}" if target in by_field else msg

@@ -110,7 +110,9 @@ def create_app(
         description=(
             "Authenticate with `Authorization: Bearer <token>` (tokens from `sirt users token`). "
             "Lists omit names and NHS numbers for roles without `patient:identity`. "
-            "Validation errors and refused steps return 422 with `detail[].loc` naming the field."
+            "Validation errors and refused steps return 422 with `detail[].loc` naming the field, "
+            "`detail[].label` naming it in clinical words (as the forms do) and `detail[].msg` "
+            "starting with that label."
         ),
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=None,  # served offline by api.routes.docs

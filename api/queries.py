@@ -34,6 +34,7 @@ from clinical.free_text import identifier_hits
 from core.csvsafe import write_rows
 from core.redact import withheld_text, withhold
 from models.catalogue import STEP_OF_TASK
+from models.referral import Referral
 from models.tables import (
     OutcomeRow,
     PathwayRow,
@@ -146,6 +147,27 @@ def open_pathways_of(engine: Engine, nhs_number: str) -> list[str]:
     )
     with Session(engine) as session:
         return list(session.exec(stmt).all())
+
+
+def open_duplicate(engine: Engine, referral: Referral, same_referral: str | None) -> str | None:
+    """The open pathway a referral would duplicate: the oldest open pathway of its NHS number,
+    other than ``same_referral`` (the pathway a keyed referral sent again started). None when
+    the referral states why a second pathway is wanted. The API, the pages and the CLI refuse
+    a referral by this one rule."""
+    if referral.second_pathway_reason:
+        return None
+    others = [
+        p for p in open_pathways_of(engine, referral.patient.nhs_number) if p != same_referral
+    ]
+    return others[0] if others else None
+
+
+def duplicate_message(pathway_id: str) -> str:
+    """Why a duplicate referral is refused, naming the open pathway."""
+    return (
+        f"this NHS number already has an open pathway ({pathway_id}): record on that "
+        "pathway, or state a reason for a second pathway (for example a new primary)"
+    )
 
 
 def _matches(search: Search) -> Any:

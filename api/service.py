@@ -36,13 +36,12 @@ from core.pathways import (
     submit_step,
     valid_idempotency_key,
 )
+from models.labels import label_path, split_field_message
 from models.referral import Referral, identity_problems
 from models.vocab import Stage
 
 log = logging.getLogger("sirt.api")
 
-# "field.path: message", the form of model-level validator and Update validator messages.
-_FIELD_MESSAGE = re.compile(r"^(?P<field>[a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): (?P<msg>.+)$", re.S)
 
 ErrorDetail = list[dict[str, Any]]
 
@@ -54,6 +53,18 @@ class ApiError(Exception):
         super().__init__(str(detail))
         self.status = status
         self.detail = detail
+
+
+def labelled(loc: list[str | int], msg: str, kind: str) -> dict[str, Any]:
+    """One error detail: ``loc`` as FastAPI gives it, ``label`` the field in the shared label
+    map's words, and ``msg`` naming that field in those words ("Blood results > Bilirubin
+    (µmol/L): Input should be ...")."""
+    if loc and loc[0] in ("query", "path", "header"):
+        label = str(loc[1]) if len(loc) > 1 else ""  # a parameter's own name
+    else:
+        label = label_path(loc[1:] if loc and loc[0] == "body" else loc)
+    text = f"{label}: {msg}" if label else msg
+    return {"loc": loc, "label": label, "msg": text, "type": kind}
 
 
 def normalise_errors(
@@ -68,12 +79,11 @@ def normalise_errors(
         raw_loc = list(err.get("loc", ()))
         loc: list[str | int] = [*prefix, *raw_loc]
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        match = _FIELD_MESSAGE.match(msg)
+        path, rest = split_field_message(msg)
         # A model-level validator has no loc of its own: its message names the field.
-        if match and raw_loc in ([], ["body"]):
-            loc = [*loc, *match["field"].split(".")]
-            msg = match["msg"]
-        detail.append({"loc": loc, "msg": msg, "type": err.get("type", "value_error")})
+        if path and raw_loc in ([], ["body"]):
+            loc, msg = [*loc, *path], rest
+        detail.append(labelled(loc, msg, str(err.get("type", "value_error"))))
     return detail
 
 
@@ -87,10 +97,8 @@ def refusal_detail(exc: WorkflowUpdateFailedError) -> ErrorDetail:
     cause = exc.cause
     message = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
     kind = (cause.type if isinstance(cause, ApplicationError) else None) or "refused"
-    match = _FIELD_MESSAGE.match(message)
-    if match:
-        return [{"loc": ["body", *match["field"].split(".")], "msg": match["msg"], "type": kind}]
-    return [{"loc": ["body"], "msg": message, "type": kind}]
+    path, rest = split_field_message(message)
+    return [labelled(["body", *path], rest, kind)]
 
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -158,35 +166,14 @@ async def _check_identity(
         await _audit(ctx, who, "pathway:refer", Outcome.INVALID, None, f"{source}: identity")
         raise ApiError(
             422,
-            [
-                {"loc": ["body", *field.split(".")], "msg": msg, "type": "value_error"}
-                for field, msg in problems
-            ],
+            [labelled(["body", *field.split(".")], msg, "value_error") for field, msg in problems],
         )
-    if referral.second_pathway_reason:
-        return
-    nhs = referral.patient.nhs_number
-    others = [
-        p for p in await run_in_threadpool(queries.open_pathways_of, ctx.engine, nhs)
-        if p != pathway_id
-    ]  # fmt: skip
-    if others:
-        await _audit(ctx, who, "pathway:refer", Outcome.CONFLICT, others[0], f"{source}: duplicate")
-        msg = (
-            f"this NHS number already has an open pathway ({others[0]}): record on that "
-            "pathway, or state a reason for a second pathway (for example a new primary)"
-        )
-        raise ApiError(
-            409,
-            [
-                {
-                    "loc": ["body", "patient", "nhs_number"],
-                    "msg": msg,
-                    "type": DUPLICATE,
-                    "pathway_id": others[0],
-                }
-            ],
-        )
+    other = await run_in_threadpool(queries.open_duplicate, ctx.engine, referral, pathway_id)
+    if other is not None:
+        await _audit(ctx, who, "pathway:refer", Outcome.CONFLICT, other, f"{source}: duplicate")
+        where: list[str | int] = ["body", "patient", "nhs_number"]
+        error = labelled(where, queries.duplicate_message(other), DUPLICATE)
+        raise ApiError(409, [{**error, "pathway_id": other}])
 
 
 async def refer(
@@ -311,10 +298,7 @@ async def submit(
         raise ApiError(422, detail) from exc
     hits = await run_in_threadpool(queries.free_text_identifiers, ctx.engine, pathway_id, model)
     if hits:
-        detail = [
-            {"loc": ["body", *where], "msg": msg, "type": "identifier_in_free_text"}
-            for where, msg in hits
-        ]
+        detail = [labelled(["body", *where], msg, "identifier_in_free_text") for where, msg in hits]
         await _audit(ctx, who, action, Outcome.INVALID, pathway_id, audit_fields(detail))
         raise ApiError(422, detail)
     key = given or new_idempotency_key()

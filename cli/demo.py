@@ -35,6 +35,7 @@ from core.config import Settings
 from core.db import get_engine, migrate
 from core.pathways import centre_pathway_config
 from core.temporal import ensure_search_attributes
+from demo.anchor import anchor_to_today
 from demo.cohort import CohortConfig, seed_cohort
 from models.config import PathwayConfig
 from models.tables import OutcomeRow, PathwayRow
@@ -43,6 +44,11 @@ from registry.config import RegistrySettings
 from worker import build_worker
 
 MAX_PATIENTS = 500
+# Referrals arrive over two years and the history stops a week after the last could: a service
+# in flow (referrals through the weeks, recent ones still at early stages, up to two years of
+# follow-up) rather than one batch of patients all referred in the same fortnight.
+DEMO_REFERRAL_DAYS = 2 * 365
+DEMO_AFTER_LAST_REFERRAL_DAYS = 7
 DEFAULT_CENTRE = "SYNTHETIC"
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
 
@@ -124,6 +130,9 @@ async def seed(
         last_day = (await env.get_current_time()).date()
     finally:
         await env.shutdown()
+    # The server's clock ran years ahead; the history is moved to end today.
+    moved = await asyncio.to_thread(anchor_to_today, engine, ids, last_day, clock.now())
+    first_day, last_day = first_day - moved, last_day - moved
     return await asyncio.to_thread(
         _summarise, engine, ids, first_day, last_day, time.monotonic() - started
     )
@@ -166,15 +175,13 @@ def summary_text(s: SeedSummary, centre: str, url: str) -> str:
             f"  By stage         {stages}",
             f"  Centre           {centre} (synthetic; filter with `sirt list --centre {centre}`)",
             f"  Read model       {safe_url(url)}",
-            f"  Simulated dates  {s.first_day} to {s.last_day} (the test clock ran ahead of today)",
+            f"  Simulated dates  {s.first_day} to {s.last_day} (moved to end this week)",
             "",
             "These pathways live only in the read model: their workflows ended with the "
             "ephemeral Temporal server, so they take no further steps, and `sirt status` shows "
             "their last projected state.",
-            "Their dates are simulated and run ahead of today: the web app's dashboard and audit "
-            f"report compute as of today, so the audit report counts {s.treated_by_today} of the "
-            f"{s.treated} treated now; it covers the simulated follow-up only as of "
-            f"{s.last_day}: open /api/v1/audit-report?as_of={s.last_day} to see it.",
+            "Their history ends today: the web app's dashboard and audit report show it as of "
+            f"today, with {s.treated_by_today} of the {s.treated} treated.",
         ]
     )
 
@@ -184,13 +191,14 @@ SEED_HELP = "\n\n".join(
         "Drive N synthetic patients through real pathways, into the read model the web app reads.",
         "Starts an ephemeral time-skipping Temporal test server (never the dev server, never a "
         "download) and a worker of its own, plays each patient's referral, MDT, work-up, "
-        "treatment, follow-up visits and events on a clock that skips ahead (by default three "
+        "treatment, follow-up visits and events on a clock that skips ahead (referrals over two "
+        "years, the history stopping a week after the last; follow-up by default up to three "
         "years after treatment), then stops the server. Distributions: DOMAIN.md's published "
         "outcomes. Nothing is submitted to a registry.",
         "The pathways stay in the read model (DATABASE_URL, else SIRT_DATA_DIR/sirt.db) under a "
         "synthetic centre code; their workflows end with the server, so they take no further "
-        "steps. Their dates are simulated and run ahead of today: what the web app computes as "
-        "of today (the audit report, overdue work) counts them only as those dates pass. "
+        "steps. Their dates are simulated, then moved back by whole weeks so that the history "
+        "ends today: /ops and /audit show it without as_of. "
         "Each run adds a new cohort.",
     ]
 )
@@ -235,7 +243,11 @@ def seed_command(
             EXIT_INVALID,
         )
     pathway = centre_pathway_config(s.pathway_config_file)
-    cohort = CohortConfig(follow_up_days=follow_up_days)
+    cohort = CohortConfig(
+        follow_up_days=follow_up_days,
+        referral_spread_days=DEMO_REFERRAL_DAYS,
+        last_day=DEMO_REFERRAL_DAYS + DEMO_AFTER_LAST_REFERRAL_DAYS,
+    )
     url = s.resolved_database_url
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"

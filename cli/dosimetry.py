@@ -6,10 +6,12 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from cli.errors import validation_lines
 from clinical.config import DosimetryLimits
 from clinical.enums import Device, DosimetryMethod
 from clinical.errors import ClinicalRuleError
 from clinical.plan_preview import MethodPreview, PreviewInputs, preview, volume_to_mass_kg
+from models.labels import readable
 
 _DENSITY = DosimetryLimits().tissue_density_g_per_ml
 _KG_OR_ML = (
@@ -100,9 +102,8 @@ def dosimetry(
         )
         results = preview(inputs)
     except ValidationError as exc:
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "input"
-            typer.echo(f"{where}: {err['msg'].removeprefix('Value error, ')}", err=True)
+        for line in validation_lines(exc):
+            typer.echo(line, err=True)
         raise typer.Exit(2) from None
     except ClinicalRuleError as exc:
         typer.echo(f"refused: {exc}", err=True)
@@ -122,7 +123,7 @@ def dosimetry(
     refused = [r for r in results if r.refusal]
     if refused:
         for r in refused:
-            typer.echo(f"{r.method}: refused: {r.refusal}", err=True)
+            typer.echo(f"{r.method}: refused: {readable(r.refusal or '')}", err=True)
         raise typer.Exit(1)
 
 

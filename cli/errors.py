@@ -14,6 +14,7 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeou
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.devserver import DevServerError
+from models.labels import label_path, readable, split_field_message
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -33,12 +34,17 @@ class CliError(Exception):
 
 
 def validation_lines(exc: ValidationError) -> list[str]:
-    """Each pydantic error as `field.path: message`."""
+    """Each pydantic error as `Field in words: message` (the label map the pages and the API
+    use), with the field's path as typed in a payload file in brackets."""
     lines = []
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "payload"
+        loc = list(err["loc"])
         message = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{path}: {message}")
+        path, rest = split_field_message(message)
+        if path and not loc:  # a model-level validator names its field in its message
+            loc, message = list(path), rest
+        where = ".".join(str(p) for p in loc)
+        lines.append(f"{label_path(loc)} ({where}): {message}" if loc else f"payload: {message}")
     return lines
 
 
@@ -52,7 +58,7 @@ def describe(exc: BaseException) -> tuple[str, int]:
         case WorkflowUpdateFailedError():
             cause = exc.cause
             message = getattr(cause, "message", None) or str(cause or exc)
-            return f"refused: {message}", EXIT_FAILURE
+            return f"refused: {readable(message)}", EXIT_FAILURE
         case WorkflowUpdateRPCTimeoutOrCancelledError():
             return f"no worker handled the step in time: {NOT_RUNNING_HINT}", EXIT_FAILURE
         case RPCError() if exc.status == RPCStatusCode.NOT_FOUND:

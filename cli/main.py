@@ -18,7 +18,7 @@ from api import audit
 from api.audit import Outcome
 from api.deps import is_pathway_id
 from api.permissions import step_action
-from api.queries import free_text_identifiers
+from api.queries import duplicate_message, free_text_identifiers, open_duplicate
 from cli import services
 from cli.demo import demo_app
 from cli.dev import run_dev, safe_url
@@ -51,11 +51,13 @@ from core.pathways import (
     centre_pathway_config,
     new_idempotency_key,
     parse_step,
+    referral_pathway_id,
     start_pathway,
     submit_step,
     valid_idempotency_key,
 )
 from core.temporal import TlsSettingError, connect
+from models.labels import label_path
 from models.referral import PrimarySite, PriorTherapyKind, Referral, identity_problems
 from models.state import PathwayState, StepOutcome
 from models.vocab import Stage
@@ -172,10 +174,23 @@ def _checked_key(key: str | None, option: str) -> str | None:
     return key
 
 
+class DuplicateReferral(CliError):
+    """The NHS number already has an open pathway and no reason for a second was given."""
+
+    def __init__(self, pathway_id: str) -> None:
+        super().__init__(f"{duplicate_message(pathway_id)}: give it with --second-pathway-reason")
+        self.pathway_id = pathway_id
+
+
 async def _start(
-    s: Settings, referral: Referral, key: ReferralKey
+    s: Settings, engine: Engine, referral: Referral, key: ReferralKey
 ) -> tuple[str, PathwayState | None]:
     client = await temporal_client(s)
+    # The API's rule: a keyed referral sent again is not its own duplicate.
+    same = referral_pathway_id(client, s.centre, key)
+    other = await asyncio.to_thread(open_duplicate, engine, referral, same)
+    if other is not None:
+        raise DuplicateReferral(other)
     config = centre_pathway_config(s.pathway_config_file)
     handle = await start_pathway(
         client, referral, task_queue=s.task_queue, centre=s.centre, config=config, referral_key=key
@@ -276,6 +291,13 @@ def refer(
     reference: Annotated[
         str | None, typer.Option(help="The referrer's own reference for this referral.")
     ] = None,
+    second_pathway_reason: Annotated[
+        str | None,
+        typer.Option(
+            help="Why this patient needs a second open pathway (for example a new primary); "
+            "without it a referral of an NHS number with an open pathway is refused."
+        ),
+    ] = None,
     referral_key: Annotated[
         str | None,
         typer.Option(
@@ -310,6 +332,7 @@ def refer(
         "referrer": referrer,
         "referring_trust": trust,
         "referrer_reference": reference,
+        "second_pathway_reason": second_pathway_reason,
     }
     for name, given in fields.items():
         _set(data, name, given)
@@ -321,7 +344,7 @@ def refer(
         data["patient"] = _prompt_patient()
     referral = Referral.model_validate(data)
     for field, problem in identity_problems(referral.patient, clock.today()):
-        raise CliError(f"{field}: {problem}", EXIT_INVALID)
+        raise CliError(f"{label_path(field.split('.'))} ({field}): {problem}", EXIT_INVALID)
     s = settings()
     engine = read_engine(s)
     who = cli_principal(engine, as_user, os.environ.get(TOKEN_ENV), "pathway:refer")
@@ -335,7 +358,11 @@ def refer(
         )
 
     try:
-        pathway_id, state = run_async(_start(s, referral, rkey))
+        pathway_id, state = run_async(_start(s, engine, referral, rkey))
+    except DuplicateReferral as exc:
+        at = exc.pathway_id
+        audit.record(engine, who, "pathway:refer", Outcome.CONFLICT, pathway_id=at, detail="cli")
+        raise
     except CliError:
         audit.record(engine, who, "pathway:refer", Outcome.ERROR, detail="cli")
         raise

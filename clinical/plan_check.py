@@ -37,6 +37,7 @@ from clinical.enums import Device, DosimetryMethod
 from clinical.finite import Finite
 
 __all__ = [
+    "TYPED_DOSES",
     "DeliveryAssessment",
     "PlanAssessment",
     "PlanDoses",
@@ -55,7 +56,7 @@ _METHODS: dict[Device, frozenset[DosimetryMethod]] = {
     Device.GLASS_Y90: frozenset(DosimetryMethod) - {DosimetryMethod.BSA},
     Device.HO166: frozenset(DosimetryMethod) - {DosimetryMethod.BSA},
 }
-_TYPED = (
+TYPED_DOSES = (
     ("predicted_lung_dose_gy", "lung_gy", "lung dose"),
     ("predicted_perfused_dose_gy", "perfused_gy", "perfused-volume dose"),
     ("predicted_tumour_dose_gy", "tumour_gy", "tumour dose"),
@@ -260,7 +261,7 @@ def _typed_mismatches(
     plan: PlanFigures, doses: PlanDoses, workup: WorkupFigures, limits: DosimetryLimits
 ) -> list[SafetyViolation]:
     problems: list[SafetyViolation] = []
-    for field, attr, label in _TYPED:
+    for field, attr, label in TYPED_DOSES:
         typed: float | None = getattr(plan, field)
         computed: float | None = getattr(doses, attr)
         if typed is None or computed is None or _within(typed, computed, limits):

@@ -74,6 +74,13 @@ class CohortConfig(BaseModel):
     follow_up_days: int = Field(
         default=3 * 365, ge=0, description="How long after treatment scripts run."
     )
+    last_day: int | None = Field(
+        default=None,
+        ge=0,
+        description="No step after this day of the cohort (counted from its start): pathways "
+        "under way then stay where they are, as a live service's do. None: every script runs "
+        "to its end.",
+    )
 
 
 DEFAULT_COHORT = CohortConfig()
@@ -378,7 +385,15 @@ def generate_cohort(
     """``n`` patient scripts, dates counted from ``start``; the same seed gives the same cohort."""
     rng = random.Random(seed)
     pathway = pathway or PathwayConfig()
-    return [_patient(rng, i, start, config, pathway) for i in range(n)]
+    scripts = [_patient(rng, i, start, config, pathway) for i in range(n)]
+    last = config.last_day
+    if last is None:
+        return scripts
+    return [
+        s.model_copy(update={"steps": [st for st in s.steps if st.day <= last]})
+        for s in scripts
+        if s.start_day <= last
+    ]
 
 
 Sleep = Callable[[timedelta], Awaitable[None]]

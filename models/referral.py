@@ -68,24 +68,44 @@ class PriorTherapy(Plausible):
     cycles: int | None = Field(default=None, ge=1)
 
 
-class Referral(Plausible):
-    """What a referrer sends. Clinical items may be missing; triage asks for them."""
+class _ReferralHeader(Plausible):
+    """Who the patient is and when the referral arrived."""
 
     model_config = ConfigDict(extra="forbid")
 
     patient: PatientIdentity
     received_on: date | None = None
+
+
+class ReferralItems(Plausible):
+    """The clinical items of a referral a referrer may leave out. Triage may supply them
+    (``TriageDecision.supplied``), so a referral completed at triage needs no re-referral."""
+
+    model_config = ConfigDict(extra="forbid")
+
     primary_site: PrimarySite | None = None
     grade: int | None = Field(default=None, ge=1, le=3, description="WHO grade 1-3.")
     ki67_pct: float | None = Field(default=None, ge=0, le=100)
     carcinoid_syndrome: bool | None = None
     flushes_per_day: float | None = Field(default=None, ge=0)
     stools_per_day: float | None = Field(default=None, ge=0)
-    prior_therapies: list[PriorTherapy] = Field(default_factory=list, max_length=50)
     baseline_cga_ug_l: float | None = Field(default=None, ge=0)
     baseline_5hiaa_umol_24h: float | None = Field(default=None, ge=0)
     referrer: str | None = Field(default=None, max_length=200)
     referring_trust: str | None = Field(default=None, max_length=200)
+
+    def given(self) -> dict[str, object]:
+        """The items that have a value."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class Referral(ReferralItems, _ReferralHeader):
+    """What a referrer sends. Clinical items may be missing; triage asks for them (or the
+    coordinator types them in at triage)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prior_therapies: list[PriorTherapy] = Field(default_factory=list, max_length=50)
     referrer_reference: str | None = Field(
         default=None,
         min_length=1,

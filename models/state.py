@@ -91,6 +91,10 @@ class PathwayState(Finite):
     clocks: dict[str, WaitingClock] = Field(
         default_factory=dict, description="Waiting-time clocks by key, e.g. '31-day#1'."
     )
+    referral_missing: list[str] = Field(
+        default_factory=list,
+        description="Required referral items not yet received (triage may supply them).",
+    )
 
     @property
     def open_tasks(self) -> list[Task]:

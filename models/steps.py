@@ -8,13 +8,15 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, JsonValue, model_validator
 
 from clinical.enums import ClockKind, Device, DosimetryMethod
 from clinical.errors import ClinicalRuleError
 from clinical.liver_toxicity import BraatInputs, PrsSymptoms
+from clinical.qlq_c30 import QLQ_C30_ITEM_MAX, QLQ_C30_SCALES
 from clinical.recist import NonTargetResponse, TargetLesion, validate_target_lesions
 from models.plausible import Plausible
+from models.referral import ReferralItems
 
 # Length bounds on every list and on the words in it: a payload travels through Temporal
 # (4 MB per message) and lands in history for years, so nothing in it is unbounded.
@@ -27,15 +29,27 @@ class _Step(Plausible):
 
 
 class TriageDecision(_Step):
-    """A coordinator's triage: complete, or what is still missing (re-requested)."""
+    """A coordinator's triage: complete, or what is still missing (re-requested). Items the
+    referral lacked may be typed in (``supplied``, say from a phone call to the referrer): a
+    referral they complete goes on to MDT review without a re-referral."""
 
-    complete: bool
-    missing_items: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
+    complete: bool = Field(
+        description="Tick to accept the referral as it is; it goes on to the MDT list. A "
+        "referral the items below complete goes on without it."
+    )
+    missing_items: list[ShortText] = Field(
+        default_factory=list,
+        max_length=MAX_ITEMS,
+        description="What to ask the referrer for. Items typed in below are not asked for.",
+    )
+    supplied: ReferralItems | None = Field(
+        default=None, description="Values of items the referral lacked, found at triage."
+    )
     note: str | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
     def _missing_named(self) -> "TriageDecision":
-        if not self.complete and not self.missing_items:
+        if not self.complete and not self.missing_items and not self.supplied:
             raise ValueError("missing_items: name what is missing when the referral is incomplete")
         return self
 
@@ -277,6 +291,19 @@ class ImagingResponse(StrEnum):
     NE = "NE"
 
 
+# How a form shows a mapping: one row per lesion (its id, then its diameter), and the
+# questionnaire as one answer per item (1 to the item's highest answer, named by its scale).
+_LESION_COLUMNS: dict[str, JsonValue] = {"x-key": "lesion_id", "x-value": "diameter_mm"}
+_QLQ_C30_ITEMS: list[JsonValue] = [
+    {
+        "item": item,
+        "max": top,
+        "scale": next(s.name for s in QLQ_C30_SCALES if item in s.items),
+    }
+    for item, top in QLQ_C30_ITEM_MAX.items()
+]
+
+
 class FollowUpVisitRecord(_Step):
     """Outcomes collected at one scheduled follow-up visit."""
 
@@ -287,10 +314,12 @@ class FollowUpVisitRecord(_Step):
     target_lesions_mm: dict[ShortText, float | None] = Field(
         default_factory=dict,
         max_length=MAX_ITEMS,
-        description="Lesion id -> longest diameter; needs a baseline.",
+        description="Each target lesion chosen at the baseline work-up, by its ID: longest "
+        "diameter (short axis for a node); no diameter when it cannot be evaluated.",
+        json_schema_extra=_LESION_COLUMNS,
     )
     viable_target_lesions_mm: dict[ShortText, float | None] = Field(
-        default_factory=dict, max_length=MAX_ITEMS
+        default_factory=dict, max_length=MAX_ITEMS, json_schema_extra=_LESION_COLUMNS
     )
     too_small_to_measure: list[ShortText] = Field(
         default_factory=list,
@@ -318,7 +347,11 @@ class FollowUpVisitRecord(_Step):
     flushes_per_day: float | None = Field(default=None, ge=0)
     stools_per_day: float | None = Field(default=None, ge=0)
     qlq_c30: dict[int, int | None] = Field(
-        default_factory=dict, max_length=MAX_ITEMS, description="Item -> answer."
+        default_factory=dict,
+        max_length=MAX_ITEMS,
+        description="Answers by item number: 1 'not at all' to 4 'very much' (items 29-30: "
+        "1 'very poor' to 7 'excellent').",
+        json_schema_extra={"x-items": _QLQ_C30_ITEMS},
     )
     cga_ug_l: float | None = Field(default=None, ge=0)
     hiaa_umol_24h: float | None = Field(default=None, ge=0)

@@ -282,6 +282,17 @@ def _last(outcomes: Iterable[tuple[str, dict[str, Any]]], kind: str) -> dict[str
     return found
 
 
+def _referral(outcomes: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The referral as sent, with the items a coordinator supplied at triage."""
+    found: dict[str, Any] = {}
+    for kind, data in outcomes:
+        if kind == "referral":
+            found = dict(data)
+        elif kind == "triage" and data.get("supplied"):
+            found.update({k: v for k, v in data["supplied"].items() if v is not None})
+    return found
+
+
 def _visit_entry(data: Mapping[str, Any]) -> VisitEntry:
     derived = data.get("derived") or {}
     recist = (derived.get("recist") or {}).get("response") or data.get("recist_response")
@@ -418,7 +429,7 @@ def build_record(facts: PathwayFacts, settings: RegistrySettings) -> RegistryRec
     if not treatments:
         return None
     first = treatments[0]
-    referral = _last(outcomes, "referral")
+    referral = _referral(outcomes)
     # Selection: the MDT decision and work-up that led to the first treatment.
     before_first: list[tuple[str, dict[str, Any]]] = []
     for kind, data in outcomes:

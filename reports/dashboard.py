@@ -575,13 +575,19 @@ def ops_dashboard(
 
 
 def worklist(
-    engine: Engine, role: Role | str, limit: int = 50, today: date | None = None
+    engine: Engine,
+    role: Role | str,
+    limit: int = 50,
+    today: date | None = None,
+    config: DashboardConfig = DEFAULT_DASHBOARD,
 ) -> list[WorklistEntry]:
-    """Open tasks of a role: overdue first, then by due date (the web app's order).
+    """A role's actionable tasks (``actionable_task``, the rule of the web app's worklist and
+    the ops dashboard): overdue first, then by due date (the web app's order).
 
     ``days_overdue`` counts from ``today`` (the clock's local today when not given).
     """
     today = today or core_clock.today()
+    horizon = horizon_end(today, config)
     t = T
     stmt = (
         select(
@@ -595,7 +601,7 @@ def worklist(
             t.overdue,
         )
         .join(PATHWAY, P.id == t.pathway_id)
-        .where(t.state == TaskState.OPEN.value, t.role == str(role))
+        .where(actionable_task(today, horizon), t.role == str(role))
         .order_by(t.overdue.desc(), t.due_on, t.pathway_id, t.id)
         .limit(limit)
     )

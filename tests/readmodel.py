@@ -8,7 +8,7 @@ from sqlmodel import Session, col, select
 from temporalio.client import WorkflowHandle
 
 from models.state import PathwayState
-from models.tables import OutboxRow, PathwayRow, StageHistoryRow, TaskRow, VisitRow
+from models.tables import OutboxRow, OutcomeRow, PathwayRow, StageHistoryRow, TaskRow, VisitRow
 from models.vocab import Stage
 
 
@@ -21,6 +21,12 @@ def rows(engine: Engine, table: Any, pathway_id: str) -> list[Any]:
 def outbox(engine: Engine, pathway_id: str) -> list[OutboxRow]:
     found: list[OutboxRow] = rows(engine, OutboxRow, pathway_id)
     return sorted(found, key=lambda r: (r.send_at, r.id))
+
+
+def outcomes(engine: Engine, pathway_id: str) -> list[OutcomeRow]:
+    """The pathway's recorded facts, in the order recorded."""
+    found: list[OutcomeRow] = rows(engine, OutcomeRow, pathway_id)
+    return sorted(found, key=lambda r: (r.recorded_at, int(r.id.removeprefix("o"))))
 
 
 def assert_read_model_matches(engine: Engine, state: PathwayState) -> None:

@@ -40,6 +40,7 @@ from clinical.recist import (
     TargetLesion,
     assess_series,
 )
+from models.labels import label_for
 from models.steps import (
     DosimetryPlan,
     FollowUpVisitRecord,
@@ -101,7 +102,7 @@ def mdt_refusal(d: MdtDecision, flags: Sequence[EligibilityFlag]) -> str | None:
     others = f" (and {len(hard) - 1} more)" if len(hard) > 1 else ""
     return (
         f"{_field_path(first)}: {first.reason}{others}; "
-        "to proceed despite a contraindication, give override_reason"
+        f"to proceed despite a contraindication, fill in '{label_for('override_reason')}'"
     )
 
 

@@ -7,6 +7,7 @@ same whichever way a step arrives.
 import re
 import secrets
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -17,7 +18,9 @@ from pydantic import ValidationError
 
 from api import service
 from api.accounts import Principal
+from api.context import AppContext
 from api.deps import PATHWAY_ID_PATTERN, CtxDep, identity_visible, require
+from api.dose_check import DoseCheck, check_doses
 from api.forms import FormField, errors_by_field, fields_for, form_values, parse_form
 from api.idempotency import FORM_FIELD
 from api.outages import retry_after
@@ -31,10 +34,11 @@ from api.routes.pathways import PathwayId
 from api.schemas import PathwayDetail, PathwayPage, SnoozeRequest
 from api.service import ApiError, validation_detail
 from api.templating import flash, render
-from core.pathways import STEPS
+from core.pathways import STEPS, centre_pathway_config
 from models.catalogue import STEP_OF_TASK
+from models.labels import SEPARATOR
 from models.referral import Referral
-from models.steps import ScheduleProcedure
+from models.steps import DosimetryPlan, ScheduleProcedure
 from models.vocab import Role, Stage, TaskKind
 
 router = APIRouter(include_in_schema=False)
@@ -481,10 +485,26 @@ def _step_pages(step: str) -> tuple[StepPage, StepPage]:
         form = {k: str(v) for k, v in (await request.form()).items()}
         nonce = _nonce(form)
         confirmed = form.pop(CONFIRM_DATE, "") == "on"
+        checking = form.pop(CHECK_DOSES, "") != ""
         payload, errors = parse_form(fields, form)
         general: list[str] = []
         outage = False
         booked: date | None = None
+        if checking and step in _DOSE_STEPS:
+            # "Check doses": the computed doses beside the typed ones, nothing recorded.
+            detail = await pathway_api.get_pathway(pathway_id, ctx, who)
+            return _step_page(
+                request,
+                who,
+                step,
+                detail,
+                form_values(form),
+                errors,
+                [],
+                submitted=True,
+                nonce=nonce or new_nonce(),
+                doses=_dose_check(ctx, detail, payload),
+            )
         if not errors and booking and not confirmed:
             detail = await pathway_api.get_pathway(pathway_id, ctx, who)
             booked = _off_booking(detail, booking, payload)
@@ -516,10 +536,35 @@ def _step_pages(step: str) -> tuple[StepPage, StepPage]:
             submitted=True,
             nonce=nonce or new_nonce(),
             confirm_date=booked,
+            doses=_dose_check(ctx, detail, payload) if step in _DOSE_STEPS else None,
         )
         return _unavailable(page) if outage else page
 
     return show, submit
+
+
+# Steps whose form shows the doses the recorded work-up and the typed plan imply.
+_DOSE_STEPS = {slug for slug, spec in STEPS.items() if spec.payload is DosimetryPlan}
+# The submit button that asks for those doses without recording anything.
+CHECK_DOSES = "check_doses"
+
+
+def _dose_check(ctx: AppContext, detail: PathwayDetail, payload: dict[str, Any]) -> DoseCheck:
+    """The doses this pathway's work-up and the typed plan imply, under the centre's limits."""
+    config = centre_pathway_config(ctx.settings.pathway_config_file)
+    return check_doses(
+        detail.outcomes, payload, detail.cumulative_lung_dose_gy, config.clinical.dosimetry
+    )
+
+
+def _dose_intro(doses: DoseCheck) -> str:
+    """What the computed doses say, above the form."""
+    if doses.missing:
+        return f"Computed doses: {doses.missing}"
+    text = f"Computed doses are shown beside the typed ones ({doses.basis})."
+    if doses.refusals:
+        return f"{text} As typed, the plan would be refused: " + "; ".join(doses.refusals)
+    return f"{text} As typed, the plan passes the dose checks."
 
 
 # Names (last segment) of fields prefilled with today, and with the signed-in user.
@@ -529,11 +574,12 @@ CONFIRM_DATE = "confirm_other_date"
 
 
 def _labels(fields: list[FormField], parent: str = "") -> dict[str, str]:
-    """Each field's name to its label as the form shows it ("Labs: Bilirubin (umol/L)"), so
-    the error summary speaks in the form's words, not internal field names."""
+    """Each field's name to its label as the form shows it ("Blood results > Bilirubin
+    (µmol/L)"), so the error summary speaks in the form's words, the words of the API's error
+    ``label`` (both from ``models.labels``), not internal field names."""
     out: dict[str, str] = {}
     for f in fields:
-        label = f"{parent}: {f.label}" if parent else f.label
+        label = f"{parent}{SEPARATOR}{f.label}" if parent else f.label
         out[f.name] = label
         out.update(_labels(f.children or [], label))
     return out
@@ -577,13 +623,49 @@ def _prefill(detail: PathwayDetail, task_id: str, names: set[str]) -> dict[str, 
     if visit is not None and "visit_code" in names:
         values["visit_code"] = visit.code
     # Triage starts from what the referral lacked (the task says "missing: grade, ki67_pct").
-    if "missing_items" in names and (task.detail or "").startswith(_MISSING):
-        items = (task.detail or "").removeprefix(_MISSING).split(",")
-        values["missing_items"] = "\n".join(i.strip() for i in items if i.strip())
+    if "missing_items" in names and (missing := _missing(task.detail)):
+        values["missing_items"] = "\n".join(missing)
     return values
 
 
 _MISSING = "missing: "  # workflows.transitions.working.Working.request_missing
+
+
+def _missing(task_detail: str | None) -> list[str]:
+    """The referral items a triage task says are missing."""
+    if not (task_detail or "").startswith(_MISSING):
+        return []
+    items = (task_detail or "").removeprefix(_MISSING).split(",")
+    return [i.strip() for i in items if i.strip()]
+
+
+def _page_fields(
+    step: str, detail: PathwayDetail, doses: DoseCheck | None = None
+) -> list[FormField]:
+    """A step's form for this pathway: triage offers an input for each item the referral
+    lacks (the open triage task names them), and none for the items it has; the dosimetry
+    form shows each computed dose as the hint of its typed input."""
+    fields = _FORM_FIELDS[step]
+    if doses is not None:
+        fields = [replace(f, hint=doses.hint(f.name) or f.hint) for f in fields]
+    if not any(f.name == SUPPLIED for f in fields):
+        return fields
+    open_triage = [
+        t for t in detail.tasks if t.kind == TaskKind.TRIAGE_REFERRAL and t.state == "open"
+    ]
+    missing = _missing(open_triage[0].detail) if open_triage else []
+    out = []
+    for f in fields:
+        if f.name == SUPPLIED:
+            kept = [c for c in f.children if c.name.rsplit(".", 1)[-1] in missing]
+            if not kept:
+                continue
+            f = replace(f, children=kept)
+        out.append(f)
+    return out
+
+
+SUPPLIED = "supplied"  # models.steps.TriageDecision.supplied
 
 
 def _step_page(
@@ -598,6 +680,7 @@ def _step_page(
     submitted: bool,
     nonce: str,
     confirm_date: date | None = None,
+    doses: DoseCheck | None = None,
 ) -> Response:
     return render(
         request,
@@ -611,14 +694,16 @@ def _step_page(
         title=step_title(step),
         active="pathways",
         pathway=detail if identity_visible(who) else detail.model_copy(update={"patient": None}),
-        fields=_FORM_FIELDS[step],
+        fields=_page_fields(step, detail, doses),
         values=values,
         errors=errors,
         general=general,
         submitted=submitted,
         action=f"/pathways/{detail.id}/steps/{step}",
         submit_label="Save",
-        intro=None,
+        check_label="Check doses" if step in _DOSE_STEPS else None,
+        check_name=CHECK_DOSES,
+        intro=_dose_intro(doses) if doses is not None else None,
     )
 
 

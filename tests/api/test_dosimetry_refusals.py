@@ -80,7 +80,8 @@ async def test_the_api_refuses_a_typed_lung_dose_below_the_computed_one(api: Api
     assert r.status_code == 422, r.text
     [detail] = r.json()["detail"]
     assert detail["loc"] == ["body", "predicted_lung_dose_gy"]
-    assert detail["msg"] == REFUSAL
+    assert detail["label"] == "Lung dose (Gy)"
+    assert detail["msg"] == f"Lung dose (Gy): {REFUSAL}"
     assert detail["type"] == "UnsafePlan"
     assert api.row(pid) == before
 
@@ -141,8 +142,10 @@ async def test_bilirubin_typed_in_mg_per_dl_is_refused_at_the_mdt(api: Api) -> N
     assert r.status_code == 422
     [detail] = r.json()["detail"]
     assert detail["loc"] == ["body", "labs", "bilirubin_umol_l"]
+    # In the clinical words of the shared label map (models.labels), as the form shows it.
+    assert detail["label"] == "Blood results > Bilirubin (µmol/L)"
     assert detail["msg"] == (
-        "3 umol/L is outside the plausible range 3.5-850 umol/L; that looks like mg/dL: "
-        "multiply by 17.1"
+        "Blood results > Bilirubin (µmol/L): 3 umol/L is outside the plausible range "
+        "3.5-850 umol/L; that looks like mg/dL: multiply by 17.1"
     )
     assert api.row(pid) == before

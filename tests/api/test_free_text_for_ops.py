@@ -65,8 +65,9 @@ async def test_free_text_naming_the_patient_or_an_nhs_number_is_refused(api: Api
         assert r.status_code == 422, r.text
         [error] = r.json()["detail"]
         assert error["loc"][-1] == "reason"
+        assert error["label"] == "Reason"
         assert error["msg"] == (
-            f"{found}: remove the patient identifier from this free text "
+            f"Reason: {found}: remove the patient identifier from this free text "
             "(say what happened, not who)"
         )
     assert api.row(pid) == before

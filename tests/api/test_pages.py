@@ -85,7 +85,7 @@ async def test_referral_form_shows_errors_next_to_fields(
         },
     )
     assert r.status_code == 422
-    assert (field_error(r.text, "prior_therapies") or "").startswith("row 1, Cycles:")
+    assert (field_error(r.text, "prior_therapies") or "").startswith("row 1 &gt; Cycles:")
     r = await browser.post(
         "/pathways/new",
         data={
@@ -121,7 +121,7 @@ async def test_mdt_form_has_proper_inputs(
     assert re.search(r'<input type="checkbox"[^>]*name="net_experienced_mdt"', html)
     assert re.search(r'<input type="number"[^>]*name="labs.bilirubin_umol_l"', html)
     assert re.search(r'<textarea[^>]*name="attendees"', html)
-    assert re.search(r"<legend[^>]*>Labs", html)
+    assert re.search(r"<legend[^>]*>Blood results", html)
     assert "Bilirubin (µmol/L)" in html
     assert "TESTPATIENT, Zebedee" in html
 
@@ -171,7 +171,7 @@ async def test_wrong_stage_refusal_is_shown_on_the_form(
         f"/pathways/{pid}/steps/schedule-workup", data={"csrf_token": token, "scheduled_on": when}
     )
     assert r.status_code == 422
-    assert "stage: the pathway is in MDT_REVIEW" in r.text
+    assert "Stage: the pathway is in MDT_REVIEW" in r.text  # the field in words
 
 
 async def test_worklist_page_and_timeline_actions(

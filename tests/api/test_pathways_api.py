@@ -267,7 +267,8 @@ async def test_refused_update_422_names_the_field_and_changes_nothing(api: Api) 
     assert r.status_code == 422
     [detail] = r.json()["detail"]
     assert detail["loc"] == ["body", "meeting_date"]
-    assert detail["msg"] == f"{future} is in the future"
+    assert detail["label"] == "Meeting date"
+    assert detail["msg"] == f"Meeting date: {future} is in the future"
     assert detail["type"] == "InvalidStep"
     assert api.row(pid) == before
     last = api.audit(pid, "step:mdt-decision")[-1]

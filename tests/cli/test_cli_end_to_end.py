@@ -130,10 +130,16 @@ def read_bytes(files: list[Path]) -> bytes:
     return b"".join(f.read_bytes() for f in files)
 
 
-async def refer(stack: Stack) -> str:
+def another_patient() -> dict[str, str]:
+    """The test patient's names under an NHS number of their own: a second open pathway of
+    one NHS number is refused."""
+    return {**payloads.PATIENT, "nhs_number": payloads.fresh_nhs_number()}
+
+
+async def refer(stack: Stack, patient: dict[str, str] = payloads.PATIENT) -> str:
     """A complete referral made with `sirt refer --file`; its pathway id."""
     path = stack.tmp / f"referral-{uuid.uuid4()}.json"
-    path.write_text(payloads.referral(patient=payloads.PATIENT).model_dump_json())
+    path.write_text(payloads.referral(patient=patient).model_dump_json())
     result = await stack.sirt("refer", "--file", str(path))
     assert result.exit_code == 0, result.output
     pathway_id = result.stdout.strip()
@@ -185,6 +191,32 @@ async def test_refer_then_status_and_list(stack: Stack, referred: str) -> None:
     assert referred in [p["id"] for p in as_json]
 
 
+async def test_refer_refuses_an_nhs_number_with_an_open_pathway(
+    stack: Stack, referred: str
+) -> None:
+    # The same patient again, as the API refuses it (api.queries.open_duplicate, one rule).
+    path = stack.tmp / "referral-again.json"
+    path.write_text(payloads.referral(patient=payloads.PATIENT).model_dump_json())
+    again = await stack.sirt("refer", "--file", str(path))
+    assert again.exit_code == 1, again.output
+    assert again.stdout == ""
+    assert f"this NHS number already has an open pathway ({referred})" in again.stderr
+    assert "give it with --second-pathway-reason" in again.stderr
+    engine = get_engine(stack.env["DATABASE_URL"])
+    with Session(engine) as session:
+        rows = session.exec(
+            select(AuditEventRow).where(col(AuditEventRow.pathway_id) == referred)
+        ).all()
+    assert ("coordinator", "pathway:refer", "conflict") in [
+        (r.username, r.action, r.outcome) for r in rows
+    ]
+    # A new primary: a second pathway, deliberately.
+    reason = ["--second-pathway-reason", "New primary: pancreatic NET"]
+    second = await stack.sirt("refer", "--file", str(path), *reason)
+    assert second.exit_code == 0, second.output
+    assert PATHWAY_ID.match(second.stdout.strip()) and second.stdout.strip() != referred
+
+
 async def test_visibility_finds_the_stage(stack: Stack, referred: str) -> None:
     async def found() -> bool:
         ids = [wf.id async for wf in stack.client.list_workflows("PathwayStage='MDT_REVIEW'")]
@@ -194,7 +226,7 @@ async def test_visibility_finds_the_stage(stack: Stack, referred: str) -> None:
 
 
 async def test_submit_refused_then_accepted(stack: Stack) -> None:
-    referred = await refer(stack)
+    referred = await refer(stack, another_patient())
     # The dev server runs on the machine's time; a date read just before midnight is still
     # today or yesterday when the workflow checks it, never in the future.
     today = clock.today()
@@ -202,13 +234,13 @@ async def test_submit_refused_then_accepted(stack: Stack) -> None:
     wrong_stage.write_text(json.dumps({"complete": True}))
     refused = await stack.sirt("submit", "triage", referred, "--file", str(wrong_stage))
     assert refused.exit_code == 1, refused.output
-    assert "refused: stage: the pathway is in MDT_REVIEW" in refused.stderr
+    assert "refused: Stage: the pathway is in MDT_REVIEW" in refused.stderr
 
     future = stack.tmp / "mdt-future.json"
     future.write_text(json.dumps(payloads.mdt(today + timedelta(days=30))))
     refused = await stack.sirt("submit", "mdt-decision", referred, "--file", str(future))
     assert refused.exit_code == 1, refused.output
-    assert "meeting_date" in refused.stderr
+    assert f"refused: Meeting date: {today + timedelta(days=30)} is in the future" in refused.stderr
 
     mdt = stack.tmp / "mdt.json"
     mdt.write_text(json.dumps(payloads.mdt(today)))
@@ -275,7 +307,7 @@ async def updates_accepted(stack: Stack, pathway_id: str, update: str) -> int:
 
 
 async def test_submit_retried_with_its_key_applies_once(stack: Stack) -> None:
-    referred = await refer(stack)
+    referred = await refer(stack, another_patient())
     today = clock.today()
     mdt = stack.tmp / "mdt-retry.json"
     mdt.write_text(json.dumps(payloads.mdt(today)))
@@ -308,7 +340,7 @@ async def test_submit_retried_with_its_key_applies_once(stack: Stack) -> None:
 
 async def test_refer_retried_with_its_key_starts_one_pathway(stack: Stack) -> None:
     path = stack.tmp / "referral-retry.json"
-    path.write_text(payloads.referral(patient=payloads.PATIENT).model_dump_json())
+    path.write_text(payloads.referral(patient=another_patient()).model_dump_json())
     first = await stack.sirt("refer", "--file", str(path))
     assert first.exit_code == 0, first.output
     printed = re.search(r"Referral key: (\S+) ", first.stderr)

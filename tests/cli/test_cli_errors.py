@@ -118,14 +118,14 @@ def test_refer_wrong_check_digit_in_file(env: dict[str, str], tmp_path: Path) ->
     path = write(tmp_path, "referral.json", referral_json(nhs_number="943 476 5918"))
     result = invoke(env, "refer", "--file", str(path))
     assert_clean_failure(result, 2)
-    assert "patient.nhs_number: NHS number check digit is wrong" in result.stderr
+    assert "(patient.nhs_number): NHS number check digit is wrong" in result.stderr
 
 
 def test_refer_wrong_check_digit_in_the_patient_file(env: dict[str, str], tmp_path: Path) -> None:
     patient = patient_file(tmp_path, nhs_number="9434765918", **PATIENT)
     result = invoke(env, "refer", "--patient", patient, *REFERRAL_FLAGS)
     assert_clean_failure(result, 2)
-    assert "patient.nhs_number:" in result.stderr
+    assert "Patient > NHS number (patient.nhs_number):" in result.stderr
     assert "check digit" in result.stderr
 
 
@@ -133,7 +133,13 @@ def test_refer_reports_every_bad_field(env: dict[str, str], tmp_path: Path) -> N
     patient = patient_file(tmp_path, nhs_number="943 476 5919")
     result = invoke(env, "refer", "--patient", patient, "--grade", "7", "--ki67", "-1")
     assert_clean_failure(result, 2)
-    for field in ("patient.family_name", "patient.given_name", "grade", "ki67_pct"):
+    # Each named in words (the label map the pages and the API use), with its payload path.
+    for field in (
+        "Patient > Family name (patient.family_name)",
+        "Patient > Given name (patient.given_name)",
+        "WHO grade (grade)",
+        "Ki-67 (%) (ki67_pct)",
+    ):
         assert f"{field}: " in result.stderr
 
 
@@ -142,7 +148,10 @@ def test_refer_refuses_a_date_of_birth_in_the_future(env: dict[str, str], tmp_pa
     patient = patient_file(tmp_path, nhs_number="943 476 5919", **born)
     result = invoke(env, "refer", "--patient", patient, *REFERRAL_FLAGS)
     assert_clean_failure(result, 2)
-    assert "patient.date_of_birth: date of birth 14/03/2099 is in the future" in result.stderr
+    assert (
+        "Patient > Date of birth (patient.date_of_birth): date of birth 14/03/2099 is in the "
+        "future" in result.stderr
+    )
     assert result.stdout == ""
 
 
@@ -191,8 +200,8 @@ def test_submit_invalid_payload_names_fields(env: dict[str, str], tmp_path: Path
     path = write(tmp_path, "p.json", json.dumps({"complete": "perhaps", "note": "x" * 3000}))
     result = invoke(env, "submit", "triage", "pathway-x", "--file", str(path))
     assert_clean_failure(result, 2)
-    assert "complete: " in result.stderr
-    assert "note: " in result.stderr
+    assert "The referral is complete (complete): " in result.stderr
+    assert "Note (note): " in result.stderr
 
 
 def test_submit_nested_field_path(env: dict[str, str], tmp_path: Path) -> None:
@@ -207,7 +216,8 @@ def test_submit_nested_field_path(env: dict[str, str], tmp_path: Path) -> None:
         str(write(tmp_path, "m", json.dumps(data))),
     )
     assert_clean_failure(result, 2)
-    assert "labs.bilirubin_umol_l: " in result.stderr
+    # In the words the form and the API's 422 use, with the path typed in the file.
+    assert "Blood results > Bilirubin (µmol/L) (labs.bilirubin_umol_l): " in result.stderr
 
 
 def test_submit_without_temporal(env: dict[str, str], tmp_path: Path) -> None:

@@ -2,15 +2,19 @@
 
 import asyncio
 import base64
+import re
 from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner, Result
 
 from cli.main import app
+from core import clock
 from core.db import get_engine
-from models.tables import OutcomeRow, PathwayRow
+from models.tables import OutcomeRow, PathwayRow, StageHistoryRow, VisitRow
 from tests.conftest import TEST_KEY
 
 
@@ -64,3 +68,37 @@ async def test_seed_refuses_the_real_centre_code(tmp_path: Path) -> None:
     result = await _sirt(env, "demo", "seed", "--patients", "1", "--centre", "leeds")
     assert result.exit_code == 2, result.output
     assert "real centre code" in result.output
+
+
+@pytest.mark.now("2031-06-04T10:00:00+00:00")  # a Wednesday, years after the machine's date
+async def test_the_seeded_history_ends_today_so_ops_and_the_audit_report_are_alive(
+    tmp_path: Path,
+) -> None:
+    env = _env(tmp_path)
+    result = await _sirt(env, "demo", "seed", "--patients", "5", "--seed", "7")
+    assert result.exit_code == 0, result.output
+    today = clock.today()
+    engine = get_engine(env["DATABASE_URL"])
+    with Session(engine) as session:
+        ids = [r.id for r in session.exec(select(PathwayRow)).all()]
+        entered = [h.entered_at for h in session.exec(select(StageHistoryRow))]
+        outcomes = list(session.exec(select(OutcomeRow)))
+        visits = [v for v in session.exec(select(VisitRow)) if v.recorded_on is not None]
+    recorded = [o.recorded_at for o in outcomes]
+    # The history's last day is in the week ending today, and nothing happened after today.
+    last = max([*entered, *recorded]).date()
+    assert today - timedelta(days=7) < last <= today
+    assert max(v.recorded_on for v in visits if v.recorded_on) <= today
+    performed = [
+        date.fromisoformat(o.data[name])
+        for o in outcomes
+        for name in ("performed_on", "visit_date", "meeting_date")
+        if o.data.get(name)
+    ]
+    assert performed and max(performed) <= today
+    assert f"to {last}" in result.output and "ends today" in result.output
+    # Every treatment is in the past, so the audit report counts them all as of today.
+    counted = re.search(r"with (\d+) of the (\d+) treated", result.output)
+    assert counted is not None and counted[1] == counted[2] and int(counted[1]) > 0
+    assert len(ids) == 5 and any(o.kind == "follow_up_visit" for o in outcomes)
+    engine.dispose()

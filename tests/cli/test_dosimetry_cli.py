@@ -22,7 +22,7 @@ def test_a_typed_lung_dose_below_the_computed_one_exits_1_with_the_updates_messa
         "--perfused-volume-ml", "1800", "--predicted-lung-dose-gy", "5",
     )  # fmt: skip
     assert code == 1
-    assert err == f"mird: refused: predicted_lung_dose_gy: {REFUSAL}\n"
+    assert err == f"mird: refused: Lung dose (Gy): {REFUSAL}\n"
     assert f"WOULD BE REFUSED: predicted_lung_dose_gy: {REFUSAL}" in out
 
 
@@ -43,7 +43,7 @@ def test_bsa_with_a_glass_device_is_refused_as_the_update_refuses_it() -> None:
     )  # fmt: skip
     assert code == 1
     assert err.startswith(
-        "bsa: refused: method: the bsa method is not used with glass_y90 (the BSA method is for "
+        "bsa: refused: Method: the bsa method is not used with glass_y90 (the BSA method is for "
         "resin Y-90 only)"
     )
 
@@ -56,8 +56,8 @@ def test_a_height_in_metres_is_refused_with_a_unit_hint() -> None:
     )  # fmt: skip
     assert code == 2
     assert err == (
-        "height_cm: 1.75 cm is outside the plausible range 100-250 cm; that looks like metres: "
-        "multiply by 100\n"
+        "Height (cm) (height_cm): 1.75 cm is outside the plausible range 100-250 cm; that looks "
+        "like metres: multiply by 100\n"
     )
 
 
@@ -65,7 +65,9 @@ def test_a_liver_mass_in_grams_and_nan_are_refused() -> None:
     code, _, err = sirt_dosimetry("--device", "ho166", "--lsf", "0.05", "--liver-mass-kg", "1600")
     assert code == 2 and "that looks like grams: divide by 1000" in err
     code, _, err = sirt_dosimetry("--device", "ho166", "--lsf", "nan", "--liver-mass-kg", "1.6")
-    assert code == 2 and err.startswith("lung_shunt_fraction: Input should be a finite number")
+    assert code == 2 and err.startswith(
+        "Lung shunt fraction (0-1) (lung_shunt_fraction): Input should be a finite number"
+    )
 
 
 def test_a_nan_prior_lung_dose_is_refused_not_passed() -> None:
@@ -75,4 +77,6 @@ def test_a_nan_prior_lung_dose_is_refused_not_passed() -> None:
         "--perfused-mass-kg", "1.4", "--prior-lung-dose-gy", "nan",
     )  # fmt: skip
     assert code == 2
-    assert err.startswith("prior_lung_doses_gy.0: Input should be a finite number")
+    assert err.startswith(
+        "Prior lung doses (Gy) > row 1 (prior_lung_doses_gy.0): Input should be a finite number"
+    )

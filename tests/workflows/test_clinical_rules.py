@@ -68,7 +68,9 @@ async def test_a_centre_may_allow_a_justified_physicist_override(pathways) -> No
     await j.step("workup", recorded)
     plan = payloads.plan(await j.today(), from_workup=recorded)
     cause = await refusal(j, "dosimetry-plan", plan)
-    assert cause.message.endswith("a physicist may override with override_reason")
+    assert cause.message.endswith(
+        "a physicist may override by filling in 'Reason for the override'"
+    )
     plan["override_reason"] = "palliative intent, agreed at MDT 12/03"
     state = await j.step("dosimetry-plan", plan)
     assert state.stage == Stage.TREATMENT_SCHEDULED
@@ -96,7 +98,7 @@ async def test_proceeding_over_a_contraindication_needs_a_recorded_reason(pathwa
     cause = await refusal(j, "mdt-decision", payloads.mdt(await j.today(), labs=labs))
     assert cause.type == "Contraindication"
     assert cause.message.startswith("labs.bilirubin_umol_l: bilirubin 40")
-    assert "34.2" in cause.message and cause.message.endswith("give override_reason")
+    assert "34.2" in cause.message and cause.message.endswith("fill in 'Reason for the override'")
     state = await j.step(
         "mdt-decision",
         payloads.mdt(await j.today(), labs=labs, override_reason="Gilbert's syndrome"),

@@ -14,7 +14,7 @@ from models.config import PathwayConfig
 from models.vocab import Stage, TaskState, VisitState
 from tests import payloads
 from tests.journey import drive_to, start
-from tests.readmodel import assert_read_model_matches, outbox
+from tests.readmodel import assert_read_model_matches, outbox, outcomes
 from workflows.follow_up import add_months
 
 CAL = WorkingCalendar()
@@ -160,3 +160,34 @@ async def test_an_incomplete_referral_is_re_requested_then_triaged(pathways) -> 
     assert state.stage == Stage.MDT_REVIEW
     assert [t.kind for t in state.open_tasks] == ["mdt_decision"]
     assert_read_model_matches(pathways.engine, state)
+
+
+async def test_items_typed_in_at_triage_complete_the_referral(pathways) -> None:
+    # The coordinator rings the referrer: the grade is 2. Ki-67 is still to come.
+    j = await start(pathways, grade=None, ki67_pct=None)
+    state = await j.step("triage", {"complete": False, "supplied": {"grade": 2}})
+    assert state.stage == Stage.REFERRED
+    assert state.referral_missing == ["ki67_pct"]
+    assert state.open_tasks[0].detail == "missing: ki67_pct"
+    [_, again] = outbox(pathways.engine, j.id)
+    assert "please send: ki67_pct" in again.subject
+    # Ki-67 arrives by email: typed in, the referral is complete and goes to the MDT list
+    # without a re-referral, although the coordinator did not tick "complete".
+    state = await j.step("triage", {"complete": False, "supplied": {"ki67_pct": 12.5}})
+    assert state.stage == Stage.MDT_REVIEW
+    assert state.referral_missing == []
+    assert [t.kind for t in state.open_tasks] == ["mdt_decision"]
+    assert len(outbox(pathways.engine, j.id)) == 2  # nothing more was asked of the referrer
+    triages = [o.data for o in outcomes(pathways.engine, j.id) if o.kind == "triage"]
+    assert [t["supplied"]["grade"] for t in triages] == [2, None]
+    assert [t["supplied"]["ki67_pct"] for t in triages] == [None, 12.5]
+    assert_read_model_matches(pathways.engine, state)
+
+
+async def test_a_named_item_typed_in_at_triage_is_not_asked_for_again(pathways) -> None:
+    j = await start(pathways, grade=None, ki67_pct=None)
+    # The form starts from "grade, ki67_pct"; the coordinator types the grade in.
+    triage = {"complete": False, "missing_items": ["grade", "ki67_pct"], "supplied": {"grade": 3}}
+    state = await j.step("triage", triage)
+    assert state.stage == Stage.REFERRED
+    assert state.open_tasks[0].detail == "missing: ki67_pct"

@@ -3,6 +3,7 @@
 from typing import Any
 
 from clinical.plan_check import refusal_message
+from models.labels import label_for
 from models.steps import (
     AmendTreatmentDate,
     DosimetryPlan,
@@ -63,7 +64,8 @@ def record_dosimetry_plan(w: Working, d: DosimetryPlan) -> None:
         checked = plan_assessment(d, workup, st.delivered_lung_doses_gy, w.config.clinical)
         overridable = w.config.allow_dosimetry_override and not checked.hard_refusals
         if checked.refusals and not (overridable and d.override_reason):
-            hint = "; a physicist may override with override_reason" if overridable else ""
+            reason = label_for("override_reason")
+            hint = f"; a physicist may override by filling in '{reason}'" if overridable else ""
             raise refuse(refusal_message(checked.refusals) + hint, "UnsafePlan")
         derived = {
             "overridden_limits": [v.model_dump(mode="json") for v in checked.limit_refusals],

@@ -24,6 +24,7 @@ def open_referral(w: Working, referral: Referral, received: date) -> bool:
     w.record("referral", referral, exclude={"patient"})
     w.start_clock(ClockKind.DAYS_62, received, 1)
     missing = referral.missing_items(w.config.required_referral_items)
+    st.referral_missing = missing
     if missing or not w.config.auto_triage_complete_referrals:
         task = w.open_task(TaskKind.TRIAGE_REFERRAL)
         if missing:
@@ -39,17 +40,28 @@ def referral_complete(w: Working) -> None:
 
 
 def triage_referral(w: Working, d: TriageDecision) -> None:
-    """Accept the referral as complete, or re-request what is missing."""
+    """Accept the referral as complete, or re-request what is missing.
+
+    Items typed in at triage (``d.supplied``) count as received: what the referral still lacks
+    is re-requested, and a referral they complete goes on to MDT review. A triage without them
+    (every history recorded before they existed) is decided by ``complete`` alone.
+    """
     task = w.open_task_of(TaskKind.TRIAGE_REFERRAL)
     if task is None:
         raise refuse("stage: the referral has no open triage task")
     w.record("triage", d)
-    if d.complete:
+    requested = list(d.missing_items)
+    if d.supplied is not None:
+        given = d.supplied.given()
+        w.state.referral_missing = [n for n in w.state.referral_missing if n not in given]
+        named = [n for n in d.missing_items if n not in given]
+        requested = list(dict.fromkeys([*named, *w.state.referral_missing]))
+    if d.complete or not requested:
         w.close(task)
         w.enter(Stage.MDT_REVIEW, "referral triaged complete")
         w.open_task(TaskKind.MDT_DECISION)
     else:
-        w.request_missing(task, d.missing_items)
+        w.request_missing(task, requested)
 
 
 def record_mdt_decision(w: Working, d: MdtDecision) -> None:
