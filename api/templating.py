@@ -52,6 +52,18 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%d %b %Y %H:%M") if value else _DASH
 
 
+def _duration(seconds: float) -> str:
+    """A wait as people say it: "40 s", "12 min", "3 h 5 min", "2 d 4 h"."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
 def _short_id(value: str) -> str:
     # Enough of the UUID to tell pathways apart on screen; the full id is in the URL.
     return value[:16]
@@ -71,6 +83,7 @@ templates.env.filters.update(
     nhs=_nhs,
     day=_day,
     when=_when,
+    duration=_duration,
     short_id=_short_id,
     pretty=_pretty,
     label=label_for,

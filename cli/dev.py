@@ -19,7 +19,7 @@ from api.seed import seed_demo_users
 from cli.runtime import run_async
 from core.config import Settings
 from core.db import get_engine, migrate
-from core.devserver import DevServer, DevServerError
+from core.devserver import DevServer, DevServerError, port_is_open
 from core.temporal import connect
 from intake.run import run_hl7_listener
 from notifications.config import load_notify_config
@@ -74,7 +74,25 @@ async def serve(settings: Settings, echo: Echo) -> None:
         echo("Stopped.")
 
 
+def check_ports_free(settings: Settings) -> None:
+    """Refuse to start when the web app's or the MLLP listener's port is taken.
+
+    Checked before anything starts: both run as background tasks beside the worker, where a
+    port in use would only be logged while `sirt dev` carried on without them.
+    """
+    for port, what, setting in (
+        (settings.web_port, "web app", "SIRT_WEB_PORT"),
+        (settings.hl7_port, "HL7v2 (MLLP) listener", "SIRT_HL7_PORT"),
+    ):
+        if port_is_open("127.0.0.1", port):
+            raise DevServerError(
+                f"Port {port} on 127.0.0.1 is already in use, so the {what} cannot listen "
+                f"there; stop what uses it or choose another port with {setting}."
+            )
+
+
 async def _serve(settings: Settings, echo: Echo) -> None:
+    check_ports_free(settings)
     url = settings.resolved_database_url
     echo(f"Migrating the read model at {safe_url(url)} ...")
     await asyncio.to_thread(migrate, url)

@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import Field
 
 from clinical.clocks import WaitingClock
+from clinical.enums import ClockKind
 from clinical.finite import Finite
 from clinical.recist import Response
 from models.config import PathwayConfig
@@ -60,6 +61,17 @@ class StageChange(Finite):
     reason: str | None = None
 
 
+class ClockBreach(Finite):
+    """A waiting-time clock still running past its target: announced once, as it happens."""
+
+    key: str = Field(description="The clock's key in the state, e.g. '62-day#1'.")
+    kind: ClockKind
+    started_on: date
+    target_days: int
+    breach_date: date = Field(description="The last day on which treatment met the standard.")
+    paused_days: int
+
+
 class PathwayState(Finite):
     """Everything the workflow needs to carry on, and nothing identifying the patient."""
 
@@ -94,6 +106,9 @@ class PathwayState(Finite):
     referral_missing: list[str] = Field(
         default_factory=list,
         description="Required referral items not yet received (triage may supply them).",
+    )
+    breached_clocks: list[str] = Field(
+        default_factory=list, description="Keys of the clocks whose breach was announced."
     )
 
     @property
@@ -188,6 +203,7 @@ class ProjectionBatch(Finite):
     outcomes: list[OutcomeRecord] = Field(default_factory=list)
     outbox: list[OutboxMessage] = Field(default_factory=list)
     clocks: dict[str, WaitingClock] = Field(default_factory=dict)
+    clock_breaches: list[ClockBreach] = Field(default_factory=list)
 
 
 class OpenTask(Finite):

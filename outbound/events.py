@@ -1,7 +1,7 @@
 """Which events a projection batch emits, and their data (never the patient's identity).
 
 Types (``uk.nhs.sirt.pathway.<event>``; docs/events.md lists their data):
-stage_changed, task_opened, task_closed, task_overdue, visit_recorded.
+stage_changed, task_opened, task_closed, task_overdue, visit_recorded, clock_breached.
 """
 
 from typing import Any
@@ -11,7 +11,14 @@ from models.state import ProjectionBatch
 from models.vocab import TaskState, VisitState
 
 TYPE_PREFIX = "uk.nhs.sirt.pathway."
-EVENT_TYPES = ("stage_changed", "task_opened", "task_closed", "task_overdue", "visit_recorded")
+EVENT_TYPES = (
+    "stage_changed",
+    "task_opened",
+    "task_closed",
+    "task_overdue",
+    "visit_recorded",
+    "clock_breached",
+)
 
 
 def events_of(batch: ProjectionBatch) -> list[PathwayEventRow]:
@@ -41,8 +48,18 @@ def events_of(batch: ProjectionBatch) -> list[PathwayEventRow]:
             )
     for visit in batch.visits:
         if visit.state == VisitState.DONE:
-            data = {"visit_code": visit.code, "recorded_on": str(visit.recorded_on)}
-            out.append((f"visit:{visit.id}:recorded", "visit_recorded", data))
+            recorded = {"visit_code": visit.code, "recorded_on": str(visit.recorded_on)}
+            out.append((f"visit:{visit.id}:recorded", "visit_recorded", recorded))
+    for breach in batch.clock_breaches:
+        clock: dict[str, Any] = {
+            "clock": breach.kind.value,
+            "clock_key": breach.key,
+            "started_on": str(breach.started_on),
+            "target_days": breach.target_days,
+            "breach_date": str(breach.breach_date),
+            "paused_days": breach.paused_days,
+        }
+        out.append((f"clock:{breach.key}:breached", "clock_breached", clock))
     return [
         PathwayEventRow(id=f"{pid}:{key}", pathway_id=pid, type=kind, time=at, data=data)
         for key, kind, data in out

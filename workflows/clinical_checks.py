@@ -240,21 +240,39 @@ def visit_results(
             "present": prs_present(d.prs_symptoms, config.liver_toxicity),
             "max_grade": prs_max_grade(d.prs_symptoms),
         }
-    labs = d.labs
-    if labs and labs.bilirubin_umol_l is not None and labs.albumin_g_l is not None and d.ascites:
-        reild = assess_reild(
-            ReildInputs(
-                days_since_sirt=(d.visit_date - treated_on).days,
-                bilirubin_umol_l=labs.bilirubin_umol_l,
-                albumin_g_l=labs.albumin_g_l,
-                ascites=AscitesStatus(d.ascites),
-                tumour_progression=d.hepatic_progression_on is not None,
-                biliary_obstruction=d.biliary_obstruction,
-            ),
-            config.liver_toxicity,
-        )
-        out["reild"] = reild.model_dump(mode="json")
+    reild = reild_of(d.labs, d.visit_date, treated_on=treated_on, findings=d, config=config)
+    if reild is not None:
+        out["reild"] = reild
     return out
+
+
+def reild_of(
+    labs: Labs | None,
+    on: date,
+    *,
+    treated_on: date,
+    findings: FollowUpVisitRecord,
+    config: ClinicalConfig,
+) -> dict[str, Any] | None:
+    """REILD from a panel's bilirubin and albumin taken ``on`` a day, with the ascites,
+    progression and biliary findings of a visit; None without those values."""
+    if labs is None or labs.bilirubin_umol_l is None or labs.albumin_g_l is None:
+        return None
+    if not findings.ascites:
+        return None
+    assessment = assess_reild(
+        ReildInputs(
+            days_since_sirt=(on - treated_on).days,
+            bilirubin_umol_l=labs.bilirubin_umol_l,
+            albumin_g_l=labs.albumin_g_l,
+            ascites=AscitesStatus(findings.ascites),
+            tumour_progression=findings.hepatic_progression_on is not None,
+            biliary_obstruction=findings.biliary_obstruction,
+        ),
+        config.liver_toxicity,
+    )
+    result: dict[str, Any] = assessment.model_dump(mode="json")
+    return result
 
 
 def response_of(results: dict[str, Any]) -> Response | None:
@@ -285,20 +303,6 @@ def external_reild(
     A lab feed carries no ascites: it comes from the treatment's latest visit, and without
     one recording ascites there is nothing to assess (absence is never assumed).
     """
-    if treated_on is None or labs.bilirubin_umol_l is None or labs.albumin_g_l is None:
+    if treated_on is None or last_visit is None or collected_on < treated_on:
         return None
-    if last_visit is None or last_visit.ascites is None or collected_on < treated_on:
-        return None
-    assessment = assess_reild(
-        ReildInputs(
-            days_since_sirt=(collected_on - treated_on).days,
-            bilirubin_umol_l=labs.bilirubin_umol_l,
-            albumin_g_l=labs.albumin_g_l,
-            ascites=AscitesStatus(last_visit.ascites),
-            tumour_progression=last_visit.hepatic_progression_on is not None,
-            biliary_obstruction=last_visit.biliary_obstruction,
-        ),
-        config.liver_toxicity,
-    )
-    result: dict[str, Any] = assessment.model_dump(mode="json")
-    return result
+    return reild_of(labs, collected_on, treated_on=treated_on, findings=last_visit, config=config)

@@ -95,6 +95,8 @@ _R = TypeVar("_R")
 # the derived-dose refusals (which would now refuse some of them).
 _DERIVED_DOSIMETRY = "derived-dosimetry"
 _DOSIMETRY_UPDATES = frozenset({"record_dosimetry_plan", "record_treatment"})
+# Runs recorded before clock breaches were announced replay without their alarms.
+_CLOCK_BREACHES = "clock-breach-events"
 
 
 @workflow.defn
@@ -124,12 +126,14 @@ class PatientPathwayWorkflow:
         self._pending = Effects()  # changed since the last commit
         self._search_attributes: tuple[object, ...] = ()
         self._registry: list[asyncio.Task[Any]] = []
+        self._breaches: bool | None = None  # decided once per run (_announces_breaches)
 
     # ---------------------------------------------------------------- main loop
 
     @workflow.run
     async def run(self, inp: PathwayInput) -> PathwayState:
         """Open the referral, then act on alarms until the pathway reaches an exit."""
+        self._announces_breaches()
         if inp.carried is None:
             await self._open_referral(inp)
         elif inp.resubmit_registry:
@@ -167,11 +171,14 @@ class PatientPathwayWorkflow:
     async def _sleep_until_next_alarm(self) -> None:
         self._wake = False
         w = self._working()
-        first = [a for t in self._state.open_tasks for a in alarms.alarms_of(w, t)[:1]]
+        first = [a.at for t in self._state.open_tasks for a in alarms.alarms_of(w, t)[:1]]
+        breach = alarms.next_breach_at(w)
+        if breach is not None:
+            first.append(breach)
         if not first:
             await workflow.wait_condition(lambda: self._wake)
             return
-        delay = min(a.at for a in first) - workflow.now()
+        delay = min(first) - workflow.now()
         # Due alarms fired just before, so delay is positive; a zero timeout is invalid.
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
@@ -368,7 +375,16 @@ class PatientPathwayWorkflow:
             config=self._config,
             clock=self._clock,
             derived_dosimetry=derived_dosimetry,
+            clock_breaches=bool(self._breaches),
         )
+
+    def _announces_breaches(self) -> bool:
+        """Whether this run sets alarms for clock breaches: asked of the patch marker once,
+        at the run's start (or its first handler, should an Update come first), never from
+        a validator, which cannot record one."""
+        if self._breaches is None:
+            self._breaches = workflow.patched(_CLOCK_BREACHES)
+        return self._breaches
 
     def _working(self) -> Working:
         """The live state, for reading (and for changes that cannot be refused)."""
@@ -399,6 +415,7 @@ class PatientPathwayWorkflow:
         # Validators always apply the current rules (they never run on replay); a handler
         # replaying a history recorded before a rule existed must act as it did then.
         derived = update not in _DOSIMETRY_UPDATES or workflow.patched(_DERIVED_DOSIMETRY)
+        self._announces_breaches()
         w = attempt(update, self._state, d, self._context(derived_dosimetry=derived))
         self._keep(w)
         if BY_UPDATE[update].registry:
@@ -447,6 +464,7 @@ class PatientPathwayWorkflow:
                 outcomes=pending.outcomes,
                 outbox=pending.outbox,
                 clocks=dict(st.clocks) if pending.clocks_dirty else {},
+                clock_breaches=pending.clock_breaches,
             )
             self._upsert_search_attributes()
             # Snapshot now: the live state may move on while the projection runs.

@@ -1,6 +1,7 @@
 """The reconciliation worklist: messages from other systems that matched no open pathway."""
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -202,6 +203,22 @@ async def intake_page(
     )
 
 
+async def _from_page(
+    request: Request, control_id: str, field: str, act: Callable[[str], Awaitable[str]], bad: str
+) -> Response:
+    """A reconciliation from the page: ``act`` on the form's one field, flash what happened
+    (or ``bad`` when the field is refused), then back to the worklist."""
+    form = await request.form()
+    try:
+        said = await act(str(form.get(field, "")).strip())
+    except ValidationError:
+        said = bad
+    except ApiError as exc:
+        said = str(exc.detail)
+    flash(request, f"{control_id}: {said}")
+    return RedirectResponse("/intake", status_code=303)
+
+
 @pages_router.post("/intake/{channel}/{control_id}/link")
 async def link_page(
     request: Request,
@@ -211,16 +228,14 @@ async def link_page(
     who: Annotated[Principal, Depends(require("intake:reconcile"))],
 ) -> Response:
     """Link from the page, then back to it with what happened."""
-    form = await request.form()
-    try:
-        body = LinkRequest(pathway_id=str(form.get("pathway_id", "")).strip())
-        done = await link(channel, control_id, body, ctx, who)
-        flash(request, f"{control_id}: {done.detail}.")
-    except ValidationError:
-        flash(request, f"{control_id}: pathway_id is not a pathway id.")
-    except ApiError as exc:
-        flash(request, f"{control_id}: {exc.detail}")
-    return RedirectResponse("/intake", status_code=303)
+
+    async def act(pathway_id: str) -> str:
+        done = await link(channel, control_id, LinkRequest(pathway_id=pathway_id), ctx, who)
+        return f"{done.detail}."
+
+    return await _from_page(
+        request, control_id, "pathway_id", act, "pathway_id is not a pathway id."
+    )
 
 
 @pages_router.post("/intake/{channel}/{control_id}/discard")
@@ -232,13 +247,9 @@ async def discard_page(
     who: Annotated[Principal, Depends(require("intake:reconcile"))],
 ) -> Response:
     """Discard from the page, then back to it."""
-    form = await request.form()
-    try:
-        body = DiscardRequest(note=str(form.get("note", "")).strip())
-        await discard(channel, control_id, body, ctx, who)
-        flash(request, f"{control_id}: discarded.")
-    except ValidationError:
-        flash(request, f"{control_id}: note: say why it is discarded.")
-    except ApiError as exc:
-        flash(request, f"{control_id}: {exc.detail}")
-    return RedirectResponse("/intake", status_code=303)
+
+    async def act(note: str) -> str:
+        await discard(channel, control_id, DiscardRequest(note=note), ctx, who)
+        return "discarded."
+
+    return await _from_page(request, control_id, "note", act, "note: say why it is discarded.")

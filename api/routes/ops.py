@@ -34,6 +34,8 @@ from models.vocab import Stage
 from notifications.ack import AckError, AckNotYours, acknowledge
 from notifications.ics import ics_feed
 from notifications.store import count_dead_letters, delivery_counts, retry_dead_letters
+from outbound.publish import SinkBacklog, configured_sink_names, sink_backlogs
+from outbound.publish import exposition as events_exposition
 from registry.config import RegistrySettings
 from registry.export import bundles_json, export_csv, export_json
 from registry.record import load_records, pseudonym
@@ -66,6 +68,10 @@ class ServiceOverview(BaseModel):
     dead_letters: int
     intake: list[ChannelCounts] = Field(
         default_factory=list, description="Inbound channels (HL7v2, FHIR): in, answers, backlog."
+    )
+    events: list[SinkBacklog] = Field(
+        default_factory=list,
+        description="Pathway events out, per sink (webhook, NATS): queued and the lag.",
     )
     temporal: TemporalHealth
     last_projection_at: UtcDateTime | None = Field(
@@ -142,11 +148,14 @@ async def service_overview(ctx: AppContext, as_of: date | None = None) -> Servic
 
     dashboard, deliveries, dead, last_projection = await run_in_threadpool(from_read_model)
     intake = await run_in_threadpool(channel_counts, ctx.engine)
+    sinks = configured_sink_names(ctx.settings)
+    events = await run_in_threadpool(sink_backlogs, ctx.engine, await ctx.clock(), sinks)
     return ServiceOverview(
         dashboard=dashboard,
         deliveries=deliveries,
         dead_letters=dead,
         intake=intake,
+        events=events,
         last_projection_at=last_projection,
         temporal=await temporal_health(
             ctx.temporal(), ctx.settings.temporal_namespace, ctx.settings.task_queue
@@ -326,6 +335,8 @@ async def metrics(
     """Prometheus metrics (scrape with an ops bearer token)."""
     body = await run_in_threadpool(metrics_response, ctx.engine)
     body += await run_in_threadpool(intake_exposition, ctx.engine)
+    sinks = configured_sink_names(ctx.settings)
+    body += await run_in_threadpool(events_exposition, ctx.engine, await ctx.clock(), sinks)
     body += latency_exposition() + await sdk_metrics(ctx.settings)
     return Response(body, media_type=CONTENT_TYPE)
 

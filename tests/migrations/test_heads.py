@@ -25,7 +25,7 @@ import models.users  # noqa: F401
 from core.db import alembic_config, get_engine, migrate
 
 PG_ADMIN = os.environ.get("SIRT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-HEAD = "0007_hl7_intake"
+HEAD = "0008_event_backlog"
 MERGE = "0003_merge"  # joins the 0002 branches; later revisions chain after it
 # Where databases migrated before the merge revision stand: these rows in alembic_version
 # (0002_reports, then a depends_on of 0002_clinical, had already taken 0002_clinical's row).

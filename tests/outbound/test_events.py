@@ -3,116 +3,20 @@ loopback: the publisher killed mid-batch loses nothing, and the one event it had
 arrives twice with the same id, which is what receivers dedupe on."""
 
 import asyncio
-import hashlib
-import hmac
 import json
 import signal
-import threading
-import uuid
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
 
 import httpx
 import nats
-import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from core.db import get_engine, migrate
 from core.devserver import free_port
 from models.events import PathwayEventRow
 from models.vocab import Stage
 from outbound.publish import JetStreamSink, Sink, WebhookSink, backlog, publish_pending
-from tests.conftest import Pathways
 from tests.journey import drive_to
+from tests.outbound.support import NATS_URL, SECRET, Receiver, events, stream_count
 from tests.processes import poll_until, sirt_env, sirt_process
-from worker import build_worker
-
-SECRET = b"webhook-test-secret"
-NATS_URL = "nats://127.0.0.1:4222"
-
-
-class Receiver:
-    """An HTTP endpoint that checks each signature and keeps every delivery; the request
-    numbered ``hold_at`` is held until ``release`` (so the sender can be killed meanwhile)."""
-
-    def __init__(self, hold_at: int | None = None) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.bad_signatures = 0
-        self.hold_at = hold_at
-        self.release = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                expected = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
-                if self.headers["X-Sirt-Signature"] != expected:
-                    receiver.bad_signatures += 1
-                assert self.headers["Content-Type"].startswith("application/cloudevents+json")
-                receiver.bodies.append(json.loads(body))
-                if len(receiver.bodies) == receiver.hold_at:
-                    receiver.release.wait(30)
-                try:
-                    self.send_response(200)
-                    self.end_headers()
-                except OSError:
-                    pass  # the sender was killed while we held its request
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/events"
-
-    @property
-    def ids(self) -> list[str]:
-        return [b["id"] for b in self.bodies]
-
-    def __enter__(self) -> "Receiver":
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-async def own_pathways(workflow_env, tmp_path: Path) -> AsyncIterator[Pathways]:
-    """A worker writing a read model of this test's own: its events are all the outbox holds."""
-    url = f"sqlite:///{tmp_path / 'events.db'}"
-    migrate(url)
-    engine = get_engine(url)
-    with ThreadPoolExecutor(max_workers=4) as executor:
-        queue = f"tq-{uuid.uuid4()}"
-        async with build_worker(workflow_env.client, engine, queue, executor):
-            p = Pathways(workflow_env, workflow_env.client, queue, engine)
-            yield p
-            await p.terminate_all()
-
-
-@pytest.fixture
-def stream() -> str:
-    """A JetStream stream of this test's own (deleted at its end)."""
-    return f"SIRT_TEST_{uuid.uuid4().hex[:8].upper()}"
-
-
-def events(engine: Any) -> list[PathwayEventRow]:
-    with Session(engine) as s:
-        return list(s.exec(select(PathwayEventRow)).all())
-
-
-async def stream_count(name: str) -> int:
-    nc = await nats.connect(NATS_URL)
-    try:
-        info = await nc.jetstream().stream_info(name)
-        return int(info.state.messages)
-    finally:
-        await nc.close()
 
 
 async def test_events_survive_a_killed_publisher_and_an_outage_with_none_lost(

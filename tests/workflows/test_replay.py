@@ -2,7 +2,8 @@
 
 Histories under tests/histories/ were recorded from real runs of these journeys; the two
 older ones predate registry submission and prove its `workflow.patched()` guard, and all but
-the one referred after midnight predate the "referral-day-local" patch. Record new
+the one referred after midnight predate the "referral-day-local" patch; all but the breached
+clock predate "clock-breach-events". Record new
 ones (SIRT_RECORD_HISTORIES=name,name; =1 for all) only for a deliberate, patched change: an
 old history that no longer replays means a running pathway would break on deploy.
 """
@@ -107,7 +108,22 @@ async def continued_as_new_with_a_registry_submission_in_flight(pathways) -> Jou
     return j
 
 
+async def clock_paused_then_breached_then_not_suitable(pathways) -> Journey:
+    # The "clock-breach-events" patch: a pause, a resume that wakes the loop, the breach alarm.
+    j = await drive_to(pathways, Stage.MDT_REVIEW)
+    await j.sleep(20)
+    pause = {"kind": "62-day", "start": str(await j.today()), "reason": "patient's choice"}
+    await j.step("pause-clock", pause)
+    await j.sleep(10)
+    await j.step("resume-clock", {"kind": "62-day", "end": str(await j.today())})
+    await j.sleep(44)
+    assert (await j.live()).breached_clocks == ["62-day#1"]
+    await j.step("mdt-decision", payloads.mdt(await j.today(), "not_suitable", reason="ECOG 3"))
+    return j
+
+
 JOURNEYS: dict[str, Callable[..., Awaitable[Journey]]] = {
+    "clock_paused_then_breached_then_not_suitable": clock_paused_then_breached_then_not_suitable,
     "continued_as_new_with_a_registry_submission_in_flight": (
         continued_as_new_with_a_registry_submission_in_flight
     ),

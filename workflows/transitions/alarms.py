@@ -1,8 +1,10 @@
-"""Time passing: reminders, overdue marks, escalations and timeouts of open tasks."""
+"""Time passing: reminders, overdue marks, escalations and timeouts of open tasks, and the
+breach of a waiting-time clock still running past its target."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from models.state import Task
+from clinical.clocks import ClockStatus, clock_status
+from models.state import ClockBreach, Task
 from models.vocab import MessageKind, TaskKind, TaskState, TimeoutAction, VisitState
 from workflows.alarms import Alarm, AlarmKind, alarms_for
 from workflows.transitions.working import Working
@@ -20,7 +22,7 @@ def alarms_of(w: Working, task: Task) -> list[Alarm]:
 
 
 def fire_due_alarms(w: Working) -> bool:
-    """Fire every alarm due by now; True if any fired."""
+    """Fire every alarm due by now (tasks', then clocks' breaches); True if any fired."""
     fired = False
     for task in w.state.open_tasks:
         for alarm in alarms_of(w, task):
@@ -30,7 +32,47 @@ def fire_due_alarms(w: Working) -> bool:
             w.effects.dirty_tasks.add(task.id)
             _fire(w, task, alarm)
             fired = True
-    return fired
+    return announce_breaches(w) or fired
+
+
+def _breaches_ahead(w: Working) -> list[tuple[datetime, str, ClockStatus]]:
+    """Running clocks whose breach is not announced yet, each with when it will be: the
+    alarm time of the first day past the standard. A clock paused now has none (its breach
+    date moves a day later for each day paused); resuming it wakes the pathway."""
+    if not w.ctx.clock_breaches:
+        return []
+    ahead = []
+    for key, clock in sorted(w.state.clocks.items()):
+        paused = bool(clock.pauses) and clock.pauses[-1].end is None
+        if clock.stop is not None or paused or key in w.state.breached_clocks:
+            continue
+        status = clock_status(clock, max(clock.start, w.ctx.today), w.config.clinical.clocks)
+        at = w.ctx.clock.alarm_at(status.breach_date + timedelta(days=1))
+        ahead.append((at, key, status))
+    return ahead
+
+
+def next_breach_at(w: Working) -> datetime | None:
+    """When the next clock breach is to be announced, if any clock is heading for one."""
+    return min((at for at, _, _ in _breaches_ahead(w)), default=None)
+
+
+def announce_breaches(w: Working) -> bool:
+    """Announce each clock whose breach is due by now (once: its key is kept); True if any."""
+    due = [(key, status) for at, key, status in _breaches_ahead(w) if at <= w.ctx.now]
+    for key, status in due:
+        w.state.breached_clocks.append(key)
+        w.effects.clock_breaches.append(
+            ClockBreach(
+                key=key,
+                kind=status.kind,
+                started_on=w.state.clocks[key].start,
+                target_days=status.target_days,
+                breach_date=status.breach_date,
+                paused_days=status.paused_days,
+            )
+        )
+    return bool(due)
 
 
 def _fire(w: Working, task: Task, alarm: Alarm) -> None:

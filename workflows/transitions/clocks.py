@@ -33,4 +33,6 @@ def resume_clock(w: Working, d: ClockResume) -> None:
     ended = last.model_copy(update={"end": d.end})
     w.state.clocks[key] = clock.model_copy(update={"pauses": (*done, ended)})
     w.effects.clocks_dirty = True
+    # Its breach is heading somewhere again: the main loop must set that alarm.
+    w.effects.wake = w.effects.wake or w.ctx.clock_breaches
     w.record("clock_resumed", d, clock=key)

@@ -17,6 +17,7 @@ from clinical.enums import ClockKind
 from models.catalogue import BY_UPDATE, TASKS
 from models.config import PathwayConfig
 from models.state import (
+    ClockBreach,
     OutboxMessage,
     OutcomeRecord,
     PathwayState,
@@ -61,6 +62,9 @@ class Context:
     # Doses derived from the recorded inputs (and refused on disagreement). False only when
     # a history recorded before that rule is replayed (the workflow's patch marker says).
     derived_dosimetry: bool = True
+    # Running clocks announce their breach (an alarm of their own). False while replaying a
+    # run recorded before breaches were announced: its timers must come back the same.
+    clock_breaches: bool = True
 
     @property
     def today(self) -> date:
@@ -78,6 +82,7 @@ class Effects:
     outcomes: list[OutcomeRecord] = field(default_factory=list)
     outbox: list[OutboxMessage] = field(default_factory=list)
     clocks_dirty: bool = False
+    clock_breaches: list[ClockBreach] = field(default_factory=list)
     wake: bool = False  # the main loop must look at its alarms again
 
     def add(self, other: "Effects") -> None:
@@ -88,6 +93,7 @@ class Effects:
         self.outcomes += other.outcomes
         self.outbox += other.outbox
         self.clocks_dirty |= other.clocks_dirty
+        self.clock_breaches += other.clock_breaches
         self.wake |= other.wake
 
     @property
@@ -296,6 +302,7 @@ class Working:
         if kind in self.config.clocks and key not in self.state.clocks:
             self.state.clocks[key] = WaitingClock(kind=kind, start=start)
             self.effects.clocks_dirty = True
+            self.effects.wake = self.effects.wake or self.ctx.clock_breaches
 
     def record(self, kind: str, payload: Any, exclude: set[str] | None = None, **extra: Any) -> str:
         """Queue a recorded fact for the read model; returns its id."""
