@@ -120,7 +120,7 @@ class PathwayConfig(Finite):
     missed_visits_for_ltfu_review: int = Field(default=2, ge=1)
     max_history_events_per_run: int = Field(
         default=10_000,
-        ge=100,
+        ge=50,
         description="Follow-up continues-as-new past this many events, or when Temporal says.",
     )
     clinical: ClinicalConfig = Field(default_factory=ClinicalConfig)

@@ -89,6 +89,11 @@ _PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
 
+# The projection runs as a local activity in the worker that ran the step: no activity task
+# through the server, and the step's commit and its Update result go in one workflow task.
+# Runs recorded with a (remote) projection activity keep it (docs/decisions.md, "Scale").
+_LOCAL_PROJECTION = "projection-local-activity"
+
 _R = TypeVar("_R")
 
 # Plans and treatments recorded before doses were derived from the work-up replay without
@@ -451,12 +456,20 @@ class PatientPathwayWorkflow:
             self._upsert_search_attributes()
             # Snapshot now: the live state may move on while the projection runs.
             snapshot = st.model_copy(deep=True)
-            await workflow.execute_activity_method(
-                ProjectionActivities.project_pathway,
-                batch,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=_PROJECTION_RETRY,
-            )
+            if workflow.patched(_LOCAL_PROJECTION):
+                await workflow.execute_local_activity_method(
+                    ProjectionActivities.project_pathway,
+                    batch,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=_PROJECTION_RETRY,
+                )
+            else:
+                await workflow.execute_activity_method(
+                    ProjectionActivities.project_pathway,
+                    batch,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=_PROJECTION_RETRY,
+                )
             self._committed = snapshot
             return snapshot
 
