@@ -10,7 +10,7 @@ read model agree. The main loop only sleeps until the next alarm and lets time p
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -94,6 +94,9 @@ _PROJECTION_RETRY = RetryPolicy(
 # Runs recorded with a (remote) projection activity keep it (docs/decisions.md, "Scale").
 _LOCAL_PROJECTION = "projection-local-activity"
 
+# The alarm timer is kept across steps instead of cancelled and started again by each one.
+_KEEP_ALARM_TIMER = "alarm-timer-kept"
+
 _R = TypeVar("_R")
 
 # Plans and treatments recorded before doses were derived from the work-up replay without
@@ -129,6 +132,8 @@ class PatientPathwayWorkflow:
         self._pending = Effects()  # changed since the last commit
         self._search_attributes: tuple[object, ...] = ()
         self._registry: list[asyncio.Task[Any]] = []
+        self._timer: asyncio.Future[None] | None = None  # the alarm timer, when kept
+        self._timer_at = now
 
     # ---------------------------------------------------------------- main loop
 
@@ -173,15 +178,40 @@ class PatientPathwayWorkflow:
         self._wake = False
         w = self._working()
         first = [a for t in self._state.open_tasks for a in alarms.alarms_of(w, t)[:1]]
-        if not first:
+        at = min((a.at for a in first), default=None)
+        if workflow.patched(_KEEP_ALARM_TIMER):
+            await self._wait_with_kept_timer(at)
+            return
+        if at is None:
             await workflow.wait_condition(lambda: self._wake)
             return
-        delay = min(a.at for a in first) - workflow.now()
+        delay = at - workflow.now()
         # Due alarms fired just before, so delay is positive; a zero timeout is invalid.
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: self._wake, timeout=max(delay, timedelta(seconds=1))
             )
+
+    async def _wait_with_kept_timer(self, at: datetime | None) -> None:
+        """Until woken, or the alarm timer fires; a running timer due no later than ``at``
+        is kept.
+
+        Each step wakes the loop, and cancelling and starting the timer every time cost two
+        history events a step. A kept timer that fires before any alarm is due only runs the
+        loop once more (nothing fires); a new timer is started only when an alarm is due
+        before the running one, or none runs.
+        """
+        timer = self._timer
+        if timer is not None and timer.done():  # it fired: the loop has just run for it
+            timer = self._timer = None
+        if at is not None and (timer is None or at < self._timer_at):
+            if timer is not None:
+                timer.cancel()
+            # Due alarms fired just before, so the delay is positive; a zero one is invalid.
+            delay = max(at - workflow.now(), timedelta(seconds=1))
+            timer = self._timer = asyncio.ensure_future(workflow.sleep(delay))
+            self._timer_at = at
+        await workflow.wait_condition(lambda: self._wake or (timer is not None and timer.done()))
 
     def _should_continue_as_new(self) -> bool:
         if self._state.stage != Stage.FOLLOW_UP:

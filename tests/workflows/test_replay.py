@@ -115,7 +115,8 @@ JOURNEYS: dict[str, Callable[..., Awaitable[Journey]]] = {
         treated_with_registry_submissions_and_a_withdrawal
     ),
     "treated_with_derived_doses_then_withdrawn": treated_with_derived_doses_then_withdrawn,
-    # Recorded after the projection became a local activity ("projection-local-activity").
+    # Recorded with the projection as a local activity and the alarm timer kept across steps
+    # (patches "projection-local-activity", "alarm-timer-kept").
     "treated_with_local_projections_then_withdrawn": treated_with_derived_doses_then_withdrawn,
     "follow_up_missed_visit_then_death": through_follow_up_with_a_missed_visit,
     "mdt_rediscussed_then_not_suitable": rediscussed_then_not_suitable,
