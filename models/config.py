@@ -166,3 +166,20 @@ class PathwayConfig(Finite):
         if len(set(codes)) != len(codes):
             raise ValueError("follow_up: visit codes must be unique")
         return self
+
+
+# Every cached pathway holds its settings, deserialised from its input: about 50 KB each, the
+# same for every pathway of a centre. Frozen, so pathways can share one object.
+_SHARED: dict[str, PathwayConfig] = {}
+_SHARED_MAX = 64
+
+
+def shared(config: PathwayConfig) -> PathwayConfig:
+    """The one object in this process equal to ``config`` (itself the first time)."""
+    key = config.model_dump_json()
+    found = _SHARED.get(key)
+    if found is not None:
+        return found
+    if len(_SHARED) < _SHARED_MAX:
+        _SHARED[key] = config
+    return config

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from core.calendar import WorkingCalendar
     from models.catalogue import BY_UPDATE
     from models.config import PathwayConfig
+    from models.config import shared as shared_config
     from models.state import (
         PathwayInput,
         PathwayState,
@@ -111,6 +112,7 @@ class PatientPathwayWorkflow:
 
     @workflow.init
     def __init__(self, inp: PathwayInput) -> None:
+        inp.config = shared_config(inp.config)  # equal settings, one object per worker
         self._input = inp
         self._config: PathwayConfig = inp.config
         calendar = inp.config.calendar
