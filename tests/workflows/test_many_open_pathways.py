@@ -21,9 +21,9 @@ from temporalio.testing import WorkflowEnvironment
 from core.clock import local_date
 from core.config import Settings, WorkerSizing
 from core.pathways import submit_step
+from demo import examples
 from models.tables import PathwayRow, TaskRow
 from models.vocab import Stage
-from demo import examples
 from tests import payloads
 from tests.conftest import Pathways
 from worker import build_worker
