@@ -59,6 +59,8 @@ def build_worker(
         max_cached_workflows=sizing.max_cached_workflows,
         max_concurrent_workflow_tasks=sizing.max_concurrent_workflow_tasks,
         max_concurrent_activities=sizing.max_concurrent_activities,
+        # The projection is a local activity: it shares the activity threads and slot count.
+        max_concurrent_local_activities=sizing.max_concurrent_activities,
         workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(sizing.workflow_task_pollers),
         activity_task_poller_behavior=PollerBehaviorSimpleMaximum(sizing.activity_task_pollers),
         interceptors=[SqlErrorScrubber()],

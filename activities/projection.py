@@ -8,7 +8,7 @@ back.
 """
 
 from collections.abc import Sequence
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 from pydantic_core import PydanticUndefined
@@ -65,22 +65,21 @@ def _defaults(model: type[SQLModel]) -> dict[str, Any]:
     return defaults
 
 
-@lru_cache(maxsize=512)
+@cache
 def _upsert_statement(
-    dialect: str, model: type[SQLModel], rows: int, keep: frozenset[str], newer_only: bool
+    dialect: str, model: type[SQLModel], keep: frozenset[str], newer_only: bool
 ) -> Executable:
-    """``INSERT ... VALUES (row 0), ..., (row n-1) ON CONFLICT DO UPDATE``, built once.
+    """``INSERT ... VALUES (one row) ON CONFLICT DO UPDATE``, built once, run for every row.
 
-    Built and compiled once per table and row count (parameters ``<column>_<row>``): building
-    a multi-row upsert afresh per batch costs more CPU than the database spends running it.
+    One row's statement, given all of a batch's rows at once (the driver's executemany: one
+    prepared statement on SQLite, one pipelined round trip on psycopg). A multi-row VALUES
+    would be one statement too, but SQLAlchemy cannot cache its compiled form, and compiling
+    it on every batch cost more CPU than the database spent running it.
     """
     table = _table(model)
     keys = [c.name for c in table.primary_key.columns]
     stmt = _insert(dialect, model).values(
-        [
-            {c.name: bindparam(f"{c.name}_{i}", type_=c.type) for c in table.columns}
-            for i in range(rows)
-        ]
+        {c.name: bindparam(c.name, type_=c.type) for c in table.columns}
     )
     updated = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in {*keys, *keep}}
     # Only a newer batch may overwrite a pathway's summary: a late retry never rolls it back.
@@ -117,15 +116,9 @@ def _upsert(
     """Write ``rows`` in one statement; existing rows take the new values (except ``keep``)."""
     if not rows:
         return
-    columns = _table(model).columns.keys()
     defaults = _defaults(model)
-    params = {
-        f"{name}_{i}": row[name] if name in row else defaults[name]
-        for i, row in enumerate(rows)
-        for name in columns
-    }
-    statement = _upsert_statement(conn.dialect.name, model, len(rows), keep, newer_only)
-    conn.execute(statement, params)
+    params = [{**defaults, **row} for row in rows]
+    conn.execute(_upsert_statement(conn.dialect.name, model, keep, newer_only), params)
 
 
 def apply_batch(conn: Connection, batch: ProjectionBatch) -> bool:

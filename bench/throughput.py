@@ -25,9 +25,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -35,128 +33,19 @@ from temporalio.client import Client
 
 from bench.bare import BareWorkflow
 from bench.harness import WorkerProcess, dev_server, percentile, wait_for_pollers
-from clinical.enums import Device, DosimetryMethod
-from clinical.plan_check import PlanFigures, assess_plan
 from core.clock import local_date, system_time
 from core.db import get_engine, migrate
 from core.pathways import start_pathway, submit_step
+from demo import examples
 from models.referral import Referral
-from models.steps import WorkupResult
 from models.tables import PathwayRow
 from models.vocab import Stage
-from workflows.clinical_checks import workup_figures
 
-UPDATES = 7
-REFERRAL = {
-    "patient": {
-        "nhs_number": "943 476 5919",
-        "family_name": "Benchmark",
-        "given_name": "Synthetic",
-        "date_of_birth": "1958-03-14",
-    },
-    "primary_site": "midgut",
-    "grade": 2,
-    "ki67_pct": 8.0,
-    "baseline_cga_ug_l": 420.0,
-    "referrer": "Dr A Referrer",
-    "referring_trust": "Example NHS Foundation Trust",
-}
-
-
-def typed_doses(workup: dict[str, Any], tnr: float, activity_gbq: float) -> dict[str, float]:
-    """The doses a physicist's software gives for this work-up (the plan must agree with
-    what the pathway computes from it, or it is refused)."""
-    checked = assess_plan(
-        workup_figures(WorkupResult.model_validate(workup)),
-        PlanFigures(
-            device=Device.RESIN_Y90,
-            method=DosimetryMethod.PARTITION,
-            activity_gbq=activity_gbq,
-            tumour_to_normal_ratio=tnr,
-        ),
-    )
-    assert checked.doses is not None, checked.refusals
-    d = checked.doses
-    return {
-        "predicted_lung_dose_gy": round(d.lung_gy, 2),
-        "predicted_tumour_dose_gy": round(d.tumour_gy or 0, 2),
-        "predicted_normal_liver_dose_gy": round(d.normal_liver_gy or 0, 2),
-    }
-
-
-def steps(today: date) -> list[tuple[str, dict[str, object]]]:
-    """Seven real steps that can all happen today, on a real-time server."""
-    day = today.isoformat()
-    right, left = 1.2, 0.6
-    positions = [
-        {"position": "right hepatic", "activity_gbq": right},
-        {"position": "left hepatic", "activity_gbq": left},
-    ]
-    return [
-        (
-            "mdt-decision",
-            {
-                "meeting_date": day,
-                "net_experienced_mdt": True,
-                "attendees": ["NET oncologist", "IR", "hepatobiliary surgeon"],
-                "ecog": 1,
-                "child_pugh_score": 5,
-                "extrahepatic_disease": "none",
-                "tumour_burden_pct": 30,
-                "labs": {
-                    "bilirubin_umol_l": 12,
-                    "albumin_g_l": 40,
-                    "platelets_10e9_l": 210,
-                    "inr": 1.0,
-                },
-                "decision": "proceed",
-            },
-        ),
-        ("schedule-workup", {"scheduled_on": day}),
-        ("schedule-workup", {"scheduled_on": day}),
-        (
-            "workup",
-            workup := {
-                "performed_on": day,
-                "vessels_studied": ["coeliac", "SMA", "right hepatic", "left hepatic"],
-                "coils_placed": ["gastroduodenal"],
-                "injection_positions": ["right hepatic", "left hepatic"],
-                "scout_agent": "tc99m_maa",
-                "scout_activity_mbq": 150,
-                "lung_shunt_fraction": 0.08,
-                "lsf_method": "spect_ct",
-                "extrahepatic_uptake": [],
-                "whole_liver_volume_ml": 1800,
-                "tumour_volume_ml": 450,
-                "perfused_volume_ml": 1800,
-            },
-        ),
-        (
-            "dosimetry-plan",
-            {
-                "device": "resin_y90",
-                "method": "partition",
-                "tumour_to_normal_ratio": 3.0,
-                "positions": positions,
-                **typed_doses(workup, 3.0, right + left),
-                "physicist_signoff": {"physicist": "Medical Physicist", "signed_on": day},
-            },
-        ),
-        ("schedule-treatment", {"scheduled_on": day}),
-        (
-            "treatment",
-            {
-                "performed_on": day,
-                "positions": [
-                    {"position": "right hepatic", "administered_activity_gbq": 1.2},
-                    {"position": "left hepatic", "administered_activity_gbq": 0.6},
-                ],
-                "extent": "bilobar",
-                "post_treatment_imaging": "y90_pet",
-                "discharged_on": day,
-            },
-        ),
-    ]
+UPDATES = 7  # the steps of examples.to_treatment
+# The test stories' referral, under a name of the benchmark's own.
+REFERRAL = examples.referral(
+    patient={**examples.PATIENT, "family_name": "Benchmark", "given_name": "Synthetic"}
+)
 
 
 @dataclass
@@ -224,7 +113,7 @@ async def run_pathways(client: Client, workdir: Path, n: int, settings: dict[str
                 if session.exec(stmt).one() == n:
                     break
             await asyncio.sleep(0.5)
-        plan = steps(local_date(system_time()))
+        plan = examples.to_treatment(local_date(system_time()))
 
         def chain(pathway_id: str) -> Callable[[], Awaitable[list[float]]]:
             async def go() -> list[float]:

@@ -120,7 +120,10 @@ class WorkingCalendar:
 
     @cached_property
     def _closed(self) -> frozenset[date]:
-        return BANK_HOLIDAYS[self.config.nation] | frozenset(self.config.extra_closures)
+        holidays = BANK_HOLIDAYS[self.config.nation]
+        if not self.config.extra_closures:
+            return holidays  # shared: every cached pathway has a calendar (~33 KB a copy)
+        return holidays | frozenset(self.config.extra_closures)
 
     @cached_property
     def tz(self) -> ZoneInfo:

@@ -15,7 +15,7 @@ class WorkerSizing(BaseModel):
     the workflow-task slots must fit inside it (the SDK's core would otherwise clamp them).
     """
 
-    max_cached_workflows: int = Field(default=500, ge=0)
+    max_cached_workflows: int = Field(default=400, ge=0)
     max_concurrent_workflow_tasks: int = Field(default=20, ge=2)
     max_concurrent_activities: int = Field(default=8, ge=1)
     workflow_task_pollers: int = Field(default=4, ge=2)

@@ -120,7 +120,7 @@ class PathwayConfig(Finite):
     missed_visits_for_ltfu_review: int = Field(default=2, ge=1)
     max_history_events_per_run: int = Field(
         default=10_000,
-        ge=100,
+        ge=50,
         description="Follow-up continues-as-new past this many events, or when Temporal says.",
     )
     clinical: ClinicalConfig = Field(default_factory=ClinicalConfig)
@@ -166,3 +166,20 @@ class PathwayConfig(Finite):
         if len(set(codes)) != len(codes):
             raise ValueError("follow_up: visit codes must be unique")
         return self
+
+
+# Every cached pathway holds its settings, deserialised from its input: about 50 KB each, the
+# same for every pathway of a centre. Frozen, so pathways can share one object.
+_SHARED: dict[str, PathwayConfig] = {}
+_SHARED_MAX = 64
+
+
+def shared(config: PathwayConfig) -> PathwayConfig:
+    """The one object in this process equal to ``config`` (itself the first time)."""
+    key = config.model_dump_json()
+    found = _SHARED.get(key)
+    if found is not None:
+        return found
+    if len(_SHARED) < _SHARED_MAX:
+        _SHARED[key] = config
+    return config

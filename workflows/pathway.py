@@ -10,7 +10,7 @@ read model agree. The main loop only sleeps until the next alarm and lets time p
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from core.calendar import WorkingCalendar
     from models.catalogue import BY_UPDATE
     from models.config import PathwayConfig
+    from models.config import shared as shared_config
     from models.state import (
         PathwayInput,
         PathwayState,
@@ -89,6 +90,14 @@ _PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
 
+# The projection runs as a local activity in the worker that ran the step: no activity task
+# through the server, and the step's commit and its Update result go in one workflow task.
+# Runs recorded with a (remote) projection activity keep it (docs/decisions.md, "Scale").
+_LOCAL_PROJECTION = "projection-local-activity"
+
+# The alarm timer is kept across steps instead of cancelled and started again by each one.
+_KEEP_ALARM_TIMER = "alarm-timer-kept"
+
 _R = TypeVar("_R")
 
 # Plans and treatments recorded before doses were derived from the work-up replay without
@@ -105,6 +114,7 @@ class PatientPathwayWorkflow:
 
     @workflow.init
     def __init__(self, inp: PathwayInput) -> None:
+        inp.config = shared_config(inp.config)  # equal settings, one object per worker
         self._input = inp
         self._config: PathwayConfig = inp.config
         calendar = inp.config.calendar
@@ -127,6 +137,8 @@ class PatientPathwayWorkflow:
         self._search_attributes: tuple[object, ...] = ()
         self._registry: list[asyncio.Task[Any]] = []
         self._breaches: bool | None = None  # decided once per run (_announces_breaches)
+        self._timer: asyncio.Future[None] | None = None  # the alarm timer, when kept
+        self._timer_at = now
 
     # ---------------------------------------------------------------- main loop
 
@@ -175,15 +187,40 @@ class PatientPathwayWorkflow:
         breach = alarms.next_breach_at(w)
         if breach is not None:
             first.append(breach)
-        if not first:
+        at = min(first, default=None)
+        if workflow.patched(_KEEP_ALARM_TIMER):
+            await self._wait_with_kept_timer(at)
+            return
+        if at is None:
             await workflow.wait_condition(lambda: self._wake)
             return
-        delay = min(first) - workflow.now()
+        delay = at - workflow.now()
         # Due alarms fired just before, so delay is positive; a zero timeout is invalid.
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: self._wake, timeout=max(delay, timedelta(seconds=1))
             )
+
+    async def _wait_with_kept_timer(self, at: datetime | None) -> None:
+        """Until woken, or the alarm timer fires; a running timer due no later than ``at``
+        is kept.
+
+        Each step wakes the loop, and cancelling and starting the timer every time cost two
+        history events a step. A kept timer that fires before any alarm is due only runs the
+        loop once more (nothing fires); a new timer is started only when an alarm is due
+        before the running one, or none runs.
+        """
+        timer = self._timer
+        if timer is not None and timer.done():  # it fired: the loop has just run for it
+            timer = self._timer = None
+        if at is not None and (timer is None or at < self._timer_at):
+            if timer is not None:
+                timer.cancel()
+            # Due alarms fired just before, so the delay is positive; a zero one is invalid.
+            delay = max(at - workflow.now(), timedelta(seconds=1))
+            timer = self._timer = asyncio.ensure_future(workflow.sleep(delay))
+            self._timer_at = at
+        await workflow.wait_condition(lambda: self._wake or (timer is not None and timer.done()))
 
     def _should_continue_as_new(self) -> bool:
         if self._state.stage != Stage.FOLLOW_UP:
@@ -469,12 +506,20 @@ class PatientPathwayWorkflow:
             self._upsert_search_attributes()
             # Snapshot now: the live state may move on while the projection runs.
             snapshot = st.model_copy(deep=True)
-            await workflow.execute_activity_method(
-                ProjectionActivities.project_pathway,
-                batch,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=_PROJECTION_RETRY,
-            )
+            if workflow.patched(_LOCAL_PROJECTION):
+                await workflow.execute_local_activity_method(
+                    ProjectionActivities.project_pathway,
+                    batch,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=_PROJECTION_RETRY,
+                )
+            else:
+                await workflow.execute_activity_method(
+                    ProjectionActivities.project_pathway,
+                    batch,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=_PROJECTION_RETRY,
+                )
             self._committed = snapshot
             return snapshot
 

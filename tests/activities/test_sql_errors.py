@@ -2,11 +2,14 @@
 
 Measured before: a re-raised SQL error carried `[parameters: ('<patient name>',)]` into the
 activity failure, which Temporal stored unencrypted. Here PostgreSQL refuses the patient row
-(a CHECK the test adds, whose DETAIL quotes the whole failing row), and the failure Temporal
-keeps is read both as stored (raw) and decrypted with the deployment's key.
+(a CHECK the test adds, whose DETAIL quotes the whole failing row). The projection is a local
+activity, so its failed attempts are retried in the worker: the error it raised (as logged) is
+encoded as Temporal would store it and read both raw and decrypted with the deployment's key,
+and the pathway's history and the log line carry no identifier either.
 """
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,10 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 from sqlalchemy import Engine
-from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.failure.v1 import Failure
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
-from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -47,17 +47,33 @@ def refusing_engine() -> Iterator[Engine]:
     admin.close()
 
 
-async def _last_activity_failure(client: Client, workflow_id: str) -> Failure:
-    request = DescribeWorkflowExecutionRequest(
-        namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
-    )
+class _Failures(logging.Handler):
+    """The projection's failed attempts, as the SDK logs them (with the error raised)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Completing activity as failed"):
+            self.records.append(record)
+
+
+@pytest.fixture
+def failures() -> Iterator[_Failures]:
+    handler = _Failures()
+    logger = logging.getLogger("temporalio.activity")
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+
+
+async def _first_failure(failures: _Failures) -> logging.LogRecord:
     for _ in range(400):
-        described = await client.workflow_service.describe_workflow_execution(request)
-        for pending in described.pending_activities:
-            if pending.HasField("last_failure"):
-                return pending.last_failure
+        if failures.records:
+            return failures.records[0]
         await asyncio.sleep(0.05)
-    raise AssertionError("the projection activity never failed")
+    raise AssertionError("the projection never failed")
 
 
 def _texts(failure: Failure) -> str:
@@ -69,7 +85,7 @@ def _texts(failure: Failure) -> str:
 
 
 async def test_a_refused_patient_row_reports_no_name_or_nhs_number(
-    workflow_env: WorkflowEnvironment, refusing_engine: Engine
+    workflow_env: WorkflowEnvironment, refusing_engine: Engine, failures: _Failures
 ) -> None:
     client = workflow_env.client
     task_queue = f"tq-{uuid.uuid4()}"
@@ -78,11 +94,20 @@ async def test_a_refused_patient_row_reports_no_name_or_nhs_number(
             handle = await start_pathway(
                 client, payloads.referral(), task_queue=task_queue, centre="LEEDS"
             )
-            stored = await _last_activity_failure(client, handle.id)
+            record = await _first_failure(failures)
+            history = (await handle.fetch_history()).to_json()
             await handle.terminate("test ended")
 
+    assert record.exc_info is not None
+    error = record.exc_info[1]
+    assert error is not None
+    # The projection is a local activity: a failed attempt is retried by the worker and not
+    # stored, so what would be stored is what the SDK encodes from the error it logged.
+    stored = Failure()
+    await client.data_converter.encode_failure(error, stored)
     decoded = await client.data_converter.decode_failure(stored)
-    for seen in (_texts(stored), f"{decoded}\n{decoded.__cause__}"):
+    logged = logging.Formatter().format(record)
+    for seen in (_texts(stored), f"{decoded}\n{decoded.__cause__}", logged, history):
         for identifier in ("Testpatient", "Zebedee", "9434765919", "1958-03-14"):
             assert identifier not in seen
     assert isinstance(decoded, ApplicationError)

@@ -46,7 +46,7 @@ async def own_app(workflow_env, tmp_path: Path) -> AsyncIterator[OwnApp]:
     engine = get_engine(url)
     [ops] = [Login(u, p, Role(r)) for u, p, r in seed_demo_users(engine) if r == Role.OPS]
     queue = f"tq-{uuid.uuid4()}"
-    with ThreadPoolExecutor(max_workers=4) as executor:
+    with ThreadPoolExecutor(max_workers=8) as executor:
         async with build_worker(workflow_env.client, engine, queue, executor):
             pathways = Pathways(workflow_env, workflow_env.client, queue, engine)
             app = make_app(workflow_env, url, queue, tmp_path)

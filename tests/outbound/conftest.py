@@ -19,7 +19,7 @@ async def own_pathways(workflow_env, tmp_path: Path) -> AsyncIterator[Pathways]:
     url = f"sqlite:///{tmp_path / 'events.db'}"
     migrate(url)
     engine = get_engine(url)
-    with ThreadPoolExecutor(max_workers=4) as executor:
+    with ThreadPoolExecutor(max_workers=8) as executor:
         queue = f"tq-{uuid.uuid4()}"
         async with build_worker(workflow_env.client, engine, queue, executor):
             p = Pathways(workflow_env, workflow_env.client, queue, engine)

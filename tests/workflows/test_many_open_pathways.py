@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from core.clock import local_date
 from core.config import Settings, WorkerSizing
 from core.pathways import submit_step
+from demo import examples
 from models.tables import PathwayRow, TaskRow
 from models.vocab import Stage
 from tests import payloads
@@ -28,6 +29,16 @@ from tests.conftest import Pathways
 from worker import build_worker
 
 CACHE = 50
+# The stage after each of examples.to_treatment's steps.
+STAGES_TO_TREATMENT = [
+    Stage.WORKUP,
+    Stage.WORKUP,
+    Stage.WORKUP,
+    Stage.DOSIMETRY_PLANNING,
+    Stage.TREATMENT_SCHEDULED,
+    Stage.TREATMENT_SCHEDULED,
+    Stage.FOLLOW_UP,
+]
 PATHWAYS = 200
 # Small on purpose: four pathways for every cache place, and few slots to share.
 SIZING = WorkerSizing(
@@ -93,6 +104,32 @@ async def test_four_times_the_cache_all_get_their_mdt_decision(
             TaskRow.state == "open",
         )
         assert session.exec(booking).one() == PATHWAYS
+
+
+async def test_three_times_the_cache_all_take_their_steps_to_treatment_at_once(
+    pathways: Pathways, engine: Engine
+) -> None:
+    # Every pathway takes its seven steps from MDT review to treatment one after another,
+    # all pathways at once: at any moment about three times as many pathways have a step in
+    # flight as the cache holds. With the projection as a remote activity this stalled a
+    # dev-server worker (docs/decisions.md, "Scale"); each chain must finish.
+    n = 3 * CACHE
+    handles = await asyncio.gather(*(pathways.start(payloads.referral()) for _ in range(n)))
+    ids = [h.id for h in handles]
+    await wait_for_read_model(engine, ids, {Stage.MDT_REVIEW: n})
+    today = local_date(await pathways.env.get_current_time())
+    plan = examples.to_treatment(today)
+
+    async def to_treatment(pathway_id: str) -> list[Stage]:
+        return [
+            (await submit_step(pathways.client, pathway_id, step, payload)).stage
+            for step, payload in plan
+        ]
+
+    stages_seen = await asyncio.gather(*(to_treatment(i) for i in ids))
+
+    assert stages_seen == [STAGES_TO_TREATMENT] * n
+    await wait_for_read_model(engine, ids, {Stage.FOLLOW_UP: n})
 
 
 def test_the_worker_is_sized_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -44,7 +44,7 @@ CONFIG = PathwayConfig(
         VisitSpec(code="1w", weeks=1, kind="call", window_days=1),
         *PathwayConfig().follow_up,
     ),
-    max_history_events_per_run=100,
+    max_history_events_per_run=50,
 )
 
 

@@ -88,7 +88,7 @@ async def referred_a_minute_after_midnight_then_not_suitable(pathways) -> Journe
 async def continued_as_new_with_a_registry_submission_in_flight(pathways) -> Journey:
     # History past the limit at treatment: the run continues as new as the treatment's
     # registry submission starts, and hands it to the next run. Replays the first run.
-    config = PathwayConfig(calendar=CalendarConfig(), max_history_events_per_run=100)
+    config = PathwayConfig(calendar=CalendarConfig(), max_history_events_per_run=50)
     j = await drive_to(pathways, Stage.TREATMENT_SCHEDULED, config=config)
     for days in (3, 4):  # booked, then moved a day: history enough to pass the limit
         when = await j.today() + timedelta(days=days)
@@ -131,6 +131,9 @@ JOURNEYS: dict[str, Callable[..., Awaitable[Journey]]] = {
         treated_with_registry_submissions_and_a_withdrawal
     ),
     "treated_with_derived_doses_then_withdrawn": treated_with_derived_doses_then_withdrawn,
+    # Recorded with the projection as a local activity and the alarm timer kept across steps
+    # (patches "projection-local-activity", "alarm-timer-kept").
+    "treated_with_local_projections_then_withdrawn": treated_with_derived_doses_then_withdrawn,
     "follow_up_missed_visit_then_death": through_follow_up_with_a_missed_visit,
     "mdt_rediscussed_then_not_suitable": rediscussed_then_not_suitable,
     "referred_a_minute_after_midnight_then_not_suitable": (
