@@ -445,3 +445,38 @@ def free_text_identifiers(
         patient = session.get(PatientRow, pathway_id)
     names = [patient.family_name, patient.given_name] if patient else []
     return identifier_hits(payload.model_dump(mode="json"), names)
+
+
+class LabOffer(BaseModel):
+    """Results a lab feed sent inside a pending visit's window, offered to that visit's form."""
+
+    values: dict[str, str]  # form field name (``labs.bilirubin_umol_l``) -> value
+    note: str
+
+
+# External results' markers and the visit form's names for them.
+_MARKERS = {"chromogranin_a_ug_l": "cga_ug_l", "hiaa_5_umol_24h": "hiaa_umol_24h"}
+
+
+def lab_feed_offer(detail: PathwayDetail, visit_code: str) -> LabOffer | None:
+    """The lab feed's results for ``visit_code`` (the intake records the visit whose window
+    they fall in), newest value of each test winning; None when the feed sent none. The
+    clinician still confirms them by saving the visit."""
+    values: dict[str, str] = {}
+    sources: list[str] = []
+    for o in detail.outcomes:  # oldest first: later results overwrite earlier ones
+        derived = o.data.get("derived") or {}
+        if o.kind != "external_results" or derived.get("visit_code") != visit_code:
+            continue
+        labs = {f"labs.{k}": v for k, v in (o.data.get("labs") or {}).items()}
+        markers = {_MARKERS[k]: o.data.get(k) for k in _MARKERS}
+        values |= {k: str(v) for k, v in (labs | markers).items() if v is not None}
+        source = f"collected {o.data.get('collected_on')} ({o.data.get('source')})"
+        sources += [source] if source not in sources else []
+    if not values:
+        return None
+    note = (
+        "From lab feed: " + "; ".join(sources) + ". The results are filled in below; check "
+        "them, and save the visit to record them with it."
+    )
+    return LabOffer(values=values, note=note)

@@ -25,6 +25,7 @@ from api.forms import FormField, errors_by_field, fields_for, form_values, parse
 from api.idempotency import FORM_FIELD
 from api.outages import retry_after
 from api.permissions import allowed, step_action
+from api.queries import lab_feed_offer
 from api.routes import docs, report_pages
 from api.routes import ops as ops_routes
 from api.routes import pathways as pathway_api
@@ -472,8 +473,21 @@ def _step_pages(step: str) -> tuple[StepPage, StepPage]:
         task_id = request.query_params.get("task_id")
         if task_id:
             values.update(_prefill(detail, task_id, names))
+        # Results a lab feed sent in this visit's window are offered, to be confirmed.
+        offer = lab_feed_offer(detail, values["visit_code"]) if "visit_code" in values else None
+        if offer is not None:
+            values.update({n: v for n, v in offer.values.items() if n in names})
         return _step_page(
-            request, who, step, detail, values, {}, [], submitted=False, nonce=new_nonce()
+            request,
+            who,
+            step,
+            detail,
+            values,
+            {},
+            [],
+            submitted=False,
+            nonce=new_nonce(),
+            note=offer.note if offer is not None else None,
         )
 
     async def submit(
@@ -681,6 +695,7 @@ def _step_page(
     nonce: str,
     confirm_date: date | None = None,
     doses: DoseCheck | None = None,
+    note: str | None = None,
 ) -> Response:
     return render(
         request,
@@ -703,7 +718,7 @@ def _step_page(
         submit_label="Save",
         check_label="Check doses" if step in _DOSE_STEPS else None,
         check_name=CHECK_DOSES,
-        intro=_dose_intro(doses) if doses is not None else None,
+        intro=_dose_intro(doses) if doses is not None else note,
     )
 
 

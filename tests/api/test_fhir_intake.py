@@ -4,12 +4,18 @@ the pathway as HL7v2 messages do: 201 when applied, 422 naming the element other
 from datetime import date
 from typing import Any
 
+import httpx
+from fastapi import FastAPI
 from sqlmodel import Session, select
 
 from models.tables import OutcomeRow, TaskRow
 from models.vocab import Role, Stage, TaskKind
 from tests import payloads
+from tests.api.conftest import BASE, Login, login
+from tests.api.test_step_forms import value_of
+from tests.api.test_worklist_actionable import open_tasks, wait_for_read_model
 from tests.intake.messages import new_nhs_number
+from tests.journey import drive_to
 
 C = Role.COORDINATOR
 NHS_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
@@ -117,3 +123,44 @@ async def test_bad_resources_are_422_naming_the_element_and_change_nothing(api):
         assert r.status_code == 422, r.text
         assert r.json()["detail"][0]["loc"] == loc, r.text
     assert recorded(api, pathway_id, "external_results") == []
+
+
+async def test_results_in_a_pending_visits_window_are_offered_to_that_visits_form(
+    api: Any, app: FastAPI, pathways: Any, demo_users: dict[Role, Login]
+) -> None:
+    """A bilirubin and platelets from the lab, collected in the two-week visit's window, fill
+    that visit's form with a note saying where they came from; nothing is recorded until the
+    clinician saves the visit."""
+    nhs = new_nhs_number(206)
+    journey = await drive_to(
+        pathways, Stage.FOLLOW_UP, patient={**payloads.PATIENT, "nhs_number": nhs}
+    )
+    await wait_for_read_model(api, journey.id, Stage.FOLLOW_UP)
+    today = await api.today()
+    for rid, code, value, unit in (
+        ("obs-204a", "1975-2", 1.2, "mg/dL"),  # bilirubin, converted to µmol/L
+        ("obs-204b", "777-3", 140, "10*9/L"),
+    ):
+        r = await api.post(C, "/fhir", observation(rid, nhs, today, code, value, unit))
+        assert r.status_code == 201, r.text
+    [first, *_] = sorted(
+        (t for t in open_tasks(api, journey.id) if t.kind == TaskKind.FOLLOW_UP_VISIT),
+        key=lambda t: t.due_on,
+    )
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as web:
+        await login(web, demo_users[Role.COORDINATOR])
+        page = (
+            await web.get(f"/pathways/{journey.id}/steps/follow-up-visit?task_id={first.id}")
+        ).text
+        assert value_of(page, "f-labs-bilirubin_umol_l") == "20.52"
+        assert value_of(page, "f-labs-platelets_10e9_l") == "140.0"
+        assert (
+            f"From lab feed: collected {today.isoformat()} (fhir). The results are filled in below"
+            in page
+        )
+        # Another visit's form is not offered them.
+        later = (await web.get(f"/pathways/{journey.id}/steps/follow-up-visit")).text
+        assert "From lab feed" not in later
+        assert value_of(later, "f-labs-bilirubin_umol_l") in (None, "")
+    assert recorded(api, journey.id, "follow_up_visit") == []
