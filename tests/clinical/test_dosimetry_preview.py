@@ -62,7 +62,8 @@ def test_ho166_standard_activity_is_3_78_gbq_per_kg() -> None:
 
 def test_missing_masses_and_a_lung_shunt_over_20_percent_are_clear_errors() -> None:
     code, _, err = run("--device", "resin_y90", "--lsf", "0.1", "--activity-gbq", "1")
-    assert code == 2 and "perfused_mass_kg: give the perfused or the whole-liver mass" in err
+    assert code == 2
+    assert "Perfused mass (kg) (perfused_mass_kg): give the perfused or the whole-liver mass" in err
     code, _, err = run(
         "--device", "resin_y90", "--lsf", "0.25", "--liver-mass-kg", "1.8",
         "--tumour-mass-kg", "0.3", "--height-cm", "170", "--weight-kg", "70",
