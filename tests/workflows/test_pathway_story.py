@@ -88,4 +88,5 @@ async def test_a_treated_patient_completes_five_years_of_follow_up(pathways) -> 
     print(f"\nfive-year history: {len(events)} events, {sum(sizes.values())} bytes", sizes)
     # Updates answer with a compact outcome, not the state (which was 242 KB of 417 KB).
     assert sizes["workflow_execution_update_completed_event_attributes"] < 30_000
-    assert sum(sizes.values()) < 250_000
+    # The projection runs as a local activity (its batch is not stored in history): 130 KB.
+    assert sum(sizes.values()) < 150_000
