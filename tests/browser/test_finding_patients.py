@@ -15,7 +15,14 @@ from playwright.async_api import Browser, Page, expect
 from models.vocab import Role, Stage
 from tests import payloads
 from tests.api.conftest import Login
-from tests.browser.test_worklist_flow import ARTIFACTS, base_url, browser, sign_in, task_row
+from tests.browser.test_worklist_flow import (
+    ARTIFACTS,
+    base_url,
+    browser,
+    fill_referral,
+    sign_in,
+    task_row,
+)
 from tests.journey import drive_to
 
 __all__ = ["base_url", "browser"]  # fixtures shared with the worklist story
@@ -33,16 +40,7 @@ def spaced(nhs_number: str) -> str:
 async def refer(page: Page, base_url: str, nhs_number: str, family: str) -> None:
     """Fill in and send the referral form for a complete midgut NET referral."""
     await page.goto(f"{base_url}/pathways/new")
-    await page.fill("#f-patient-nhs_number", nhs_number)
-    await page.fill("#f-patient-family_name", family)
-    await page.fill("#f-patient-given_name", "Ada")
-    await page.fill("#f-patient-date_of_birth", "03/02/1961")
-    await page.select_option("#f-primary_site", "midgut")
-    await page.select_option("#f-grade", "2")
-    await page.fill("#f-ki67_pct", "7.5")
-    await page.fill("#f-baseline_cga_ug_l", "380")
-    await page.fill("#f-referrer", "Dr A Referrer")
-    await page.fill("#f-referring_trust", "Example NHS Foundation Trust")
+    await fill_referral(page, nhs_number, family)
     await page.get_by_role("button", name="Refer").click()
 
 

@@ -1,13 +1,11 @@
 """`sirt demo seed` then /ops and /audit as the ops user sees them, with no as_of: the seeded
 history ends today, so the dashboard's weeks and the audit report's curves are alive."""
 
-import asyncio
 from pathlib import Path
 
 from playwright.async_api import Browser, expect
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import serve_app
 from api.seed import seed_demo_users
 from cli.demo import (
     DEFAULT_CENTRE,
@@ -17,14 +15,13 @@ from cli.demo import (
 )
 from core import clock
 from core.db import get_engine
-from core.devserver import free_port, port_is_open
 from core.pathways import centre_pathway_config
 from demo.cohort import CohortConfig
 from models.vocab import Role
 from reports.dashboard import ops_dashboard
 from tests.api.conftest import Login, make_app
 from tests.browser.test_reports_browser import loaded_widths, sign_in_as
-from tests.browser.test_worklist_flow import ARTIFACTS, browser, pytestmark
+from tests.browser.test_worklist_flow import ARTIFACTS, browser, pytestmark, served
 
 __all__ = ["browser", "pytestmark"]
 
@@ -42,39 +39,31 @@ async def test_the_seeded_dashboard_and_audit_report_are_alive_today(
     engine = get_engine(url)
     users = {Role(role): (name, password) for name, password, role in seed_demo_users(engine)}
     app = make_app(workflow_env, url, "tq-seeded-ops", tmp_path)  # its clock: the pinned today
-    port = free_port()
-    server = asyncio.create_task(serve_app(app, "127.0.0.1", port))
-    for _ in range(200):
-        if port_is_open("127.0.0.1", port):
-            break
-        await asyncio.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
     try:
-        context = await browser.new_context(viewport={"width": 1366, "height": 900})
-        page = await context.new_page()
-        name, password = users[Role.OPS]
-        await sign_in_as(page, base, Login(name, password, Role.OPS), "")
-        await page.goto(f"{base}/ops")
-        await expect(page.get_by_role("heading", level=1)).to_have_text("Service dashboard")
-        await page.wait_for_load_state("networkidle")
-        assert all(w > 0 for w in await loaded_widths(page))
-        # As of today (no as_of): every seeded pathway counted, referrals and exits in the
-        # dashboard's weeks, and open work.
-        board = ops_dashboard(engine, clock.today())
-        assert board.total_pathways == len(summary.ids)
-        assert sum(w.entries for w in board.flow) > 0
-        assert sum(t.open for t in board.tasks) > 0
-        # Reminders due by now count as sent when due (the synthetic history has no recipients).
-        assert board.reminders.pending == 0
-        active = f"{board.active_pathways} active of {board.total_pathways}"
-        await expect(page.locator("main")).to_contain_text(active)
-        await page.screenshot(path=ARTIFACTS / "ops-seeded.png", full_page=True)
-        await page.goto(f"{base}/audit")
-        await page.wait_for_load_state("networkidle")
-        assert all(w > 0 for w in await loaded_widths(page))
-        await page.screenshot(path=ARTIFACTS / "audit-seeded.png", full_page=True)
-        await context.close()
+        async with served(app) as base:
+            context = await browser.new_context(viewport={"width": 1366, "height": 900})
+            page = await context.new_page()
+            name, password = users[Role.OPS]
+            await sign_in_as(page, base, Login(name, password, Role.OPS), "")
+            await page.goto(f"{base}/ops")
+            await expect(page.get_by_role("heading", level=1)).to_have_text("Service dashboard")
+            await page.wait_for_load_state("networkidle")
+            assert all(w > 0 for w in await loaded_widths(page))
+            # As of today (no as_of): every seeded pathway counted, referrals and exits in the
+            # dashboard's weeks, and open work.
+            board = ops_dashboard(engine, clock.today())
+            assert board.total_pathways == len(summary.ids)
+            assert sum(w.entries for w in board.flow) > 0
+            assert sum(t.open for t in board.tasks) > 0
+            # Reminders due by now count as sent when due (the synthetic history has no recipients).
+            assert board.reminders.pending == 0
+            active = f"{board.active_pathways} active of {board.total_pathways}"
+            await expect(page.locator("main")).to_contain_text(active)
+            await page.screenshot(path=ARTIFACTS / "ops-seeded.png", full_page=True)
+            await page.goto(f"{base}/audit")
+            await page.wait_for_load_state("networkidle")
+            assert all(w > 0 for w in await loaded_widths(page))
+            await page.screenshot(path=ARTIFACTS / "audit-seeded.png", full_page=True)
+            await context.close()
     finally:
-        server.cancel()
-        await asyncio.gather(server, return_exceptions=True)
         engine.dispose()

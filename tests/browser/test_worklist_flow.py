@@ -9,10 +9,12 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from playwright.async_api import Browser, Page, async_playwright, expect
 from temporalio.testing import WorkflowEnvironment
 
@@ -36,6 +38,22 @@ ARGS = [
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
 
 
+@asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """The app served on a free loopback port; yields its base URL."""
+    port = free_port()
+    server = asyncio.create_task(serve_app(app, "127.0.0.1", port))
+    try:
+        for _ in range(200):
+            if port_is_open("127.0.0.1", port):
+                break
+            await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.cancel()
+        await asyncio.gather(server, return_exceptions=True)
+
+
 @pytest.fixture
 async def base_url(
     pathways: Any, workflow_env: WorkflowEnvironment, postgres_url: str, tmp_path: Path
@@ -44,15 +62,8 @@ async def base_url(
     app = make_app(workflow_env, postgres_url, pathways.task_queue, tmp_path)
     engine = app.state.ctx.engine
     start = last_audit_id(engine)
-    port = free_port()
-    server = asyncio.create_task(serve_app(app, "127.0.0.1", port))
-    for _ in range(200):
-        if port_is_open("127.0.0.1", port):
-            break
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.cancel()
-    await asyncio.gather(server, return_exceptions=True)
+    async with served(app) as url:
+        yield url
     pathways.started.extend(referred_since(engine, start))
 
 
@@ -78,6 +89,20 @@ async def sign_out(page: Page) -> None:
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
 
 
+async def fill_referral(page: Page, nhs_number: str, family: str) -> None:
+    """Type a complete midgut NET referral into the referral form."""
+    await page.fill("#f-patient-nhs_number", nhs_number)
+    await page.fill("#f-patient-family_name", family)
+    await page.fill("#f-patient-given_name", "Ada")
+    await page.fill("#f-patient-date_of_birth", "03/02/1961")
+    await page.select_option("#f-primary_site", "midgut")
+    await page.select_option("#f-grade", "2")
+    await page.fill("#f-ki67_pct", "7.5")
+    await page.fill("#f-baseline_cga_ug_l", "380")
+    await page.fill("#f-referrer", "Dr A Referrer")
+    await page.fill("#f-referring_trust", "Example NHS Foundation Trust")
+
+
 def task_row(page: Page, pathway_id: str, kind: str) -> Any:
     return page.locator(f'tr[data-pathway-id="{pathway_id}"][data-task-kind="{kind}"]')
 
@@ -93,16 +118,7 @@ async def test_refer_decide_and_the_worklist_moves(
     # The coordinator refers a patient through the referral form.
     await sign_in(page, base_url, demo_users[Role.COORDINATOR])
     await page.get_by_role("link", name="Refer a patient").click()
-    await page.fill("#f-patient-nhs_number", payloads.fresh_nhs_number())
-    await page.fill("#f-patient-family_name", family)
-    await page.fill("#f-patient-given_name", "Ada")
-    await page.fill("#f-patient-date_of_birth", "03/02/1961")
-    await page.select_option("#f-primary_site", "midgut")
-    await page.select_option("#f-grade", "2")
-    await page.fill("#f-ki67_pct", "7.5")
-    await page.fill("#f-baseline_cga_ug_l", "380")
-    await page.fill("#f-referrer", "Dr A Referrer")
-    await page.fill("#f-referring_trust", "Example NHS Foundation Trust")
+    await fill_referral(page, payloads.fresh_nhs_number(), family)
     await page.screenshot(path=ARTIFACTS / "01-referral-form.png", full_page=True)
     await page.get_by_role("button", name="Refer").click()
     await expect(page.locator("#current-stage")).to_have_text("MDT review")
