@@ -106,36 +106,39 @@ class Intake:
     ) -> tuple[InboundMessageRow, Outcome]:
         """Store, apply once, answer; a message seen before is answered as it was."""
         lock = self._locks.setdefault((channel, control), asyncio.Lock())
-        async with lock:
-            row = await asyncio.to_thread(store.get, self.engine, channel, control)
-            if row is None:
-                new = InboundMessageRow(
-                    channel=channel,
-                    control_id=control,
-                    received_at=clock.now(),
-                    message_type=kind[:32],
-                    raw=self.sealer.seal(raw),
-                    status="received",
+        try:
+            async with lock:
+                row = await asyncio.to_thread(store.get, self.engine, channel, control)
+                if row is None:
+                    new = InboundMessageRow(
+                        channel=channel,
+                        control_id=control,
+                        received_at=clock.now(),
+                        message_type=kind[:32],
+                        raw=self.sealer.seal(raw),
+                        status="received",
+                    )
+                    row = await asyncio.to_thread(store.keep, self.engine, new)
+                if row.status in store.FINAL:
+                    return row, Outcome(row.status, row.ack_code or "AA", row.ack_text or "")
+                try:
+                    outcome = await self._process(channel, control, raw)
+                except Unavailable as exc:
+                    return row, Outcome("received", "AE", str(exc))
+                row = await asyncio.to_thread(
+                    store.answer,
+                    self.engine,
+                    channel,
+                    control,
+                    status=outcome.status,
+                    ack_code=outcome.code,
+                    ack_text=outcome.text,
+                    pathway_id=outcome.pathway_id,
                 )
-                row = await asyncio.to_thread(store.keep, self.engine, new)
-            if row.status in store.FINAL:
-                return row, Outcome(row.status, row.ack_code or "AA", row.ack_text or "")
-            try:
-                outcome = await self._process(channel, control, raw)
-            except Unavailable as exc:
-                return row, Outcome("received", "AE", str(exc))
-            row = await asyncio.to_thread(
-                store.answer,
-                self.engine,
-                channel,
-                control,
-                status=outcome.status,
-                ack_code=outcome.code,
-                ack_text=outcome.text,
-                pathway_id=outcome.pathway_id,
-            )
-            log.info("intake %s %s: %s %s", channel, control, outcome.status, outcome.code)
-        self._locks.pop((channel, control), None)
+                log.info("intake %s %s: %s %s", channel, control, outcome.status, outcome.code)
+        finally:
+            # Every way out, early answers included, so no lock is kept per message.
+            self._locks.pop((channel, control), None)
         return row, outcome
 
     async def _process(self, channel: str, control: str, raw: bytes) -> Outcome:
