@@ -499,27 +499,14 @@ def _step_pages(step: str) -> tuple[StepPage, StepPage]:
         form = {k: str(v) for k, v in (await request.form()).items()}
         nonce = _nonce(form)
         confirmed = form.pop(CONFIRM_DATE, "") == "on"
-        checking = form.pop(CHECK_DOSES, "") != ""
+        # "Check doses" records nothing: the form comes back with the computed doses.
+        checking = form.pop(CHECK_DOSES, "") != "" and step in _DOSE_STEPS
         payload, errors = parse_form(fields, form)
         general: list[str] = []
         outage = False
         booked: date | None = None
-        if checking and step in _DOSE_STEPS:
-            # "Check doses": the computed doses beside the typed ones, nothing recorded.
-            detail = await pathway_api.get_pathway(pathway_id, ctx, who)
-            return _step_page(
-                request,
-                who,
-                step,
-                detail,
-                form_values(form),
-                errors,
-                [],
-                submitted=True,
-                nonce=nonce or new_nonce(),
-                doses=_dose_check(ctx, detail, payload),
-            )
-        if not errors and booking and not confirmed:
+        detail: PathwayDetail | None = None
+        if not checking and not errors and booking and not confirmed:
             detail = await pathway_api.get_pathway(pathway_id, ctx, who)
             booked = _off_booking(detail, booking, payload)
         if booked is not None:
@@ -527,7 +514,7 @@ def _step_pages(step: str) -> tuple[StepPage, StepPage]:
                 f"This was booked for {booked:%d %b %Y}. Check the date it was performed, "
                 "then tick the box to confirm it and save again."
             ]
-        elif not errors:
+        elif not checking and not errors:
             try:
                 await service.submit(ctx, who, pathway_id, step, payload, nonce)
             except ApiError as exc:
@@ -536,7 +523,9 @@ def _step_pages(step: str) -> tuple[StepPage, StepPage]:
             else:
                 flash(request, f"Recorded: {step_title(step)}.")
                 return RedirectResponse(f"/pathways/{pathway_id}", status_code=303)
-        detail = await pathway_api.get_pathway(pathway_id, ctx, who)
+            detail = None  # read it again: a step that timed out may have been applied
+        if detail is None:
+            detail = await pathway_api.get_pathway(pathway_id, ctx, who)
         # The same nonce again: after a refusal nothing was applied and the key is free, and
         # after a timeout ("may have been applied") saving again must not apply it twice.
         page = _step_page(
