@@ -7,6 +7,8 @@ row's upsert only overwrites a row with an older ``last_seq``, so a late retry n
 back.
 """
 
+import contextlib
+import threading
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -170,7 +172,7 @@ def apply_batch(conn: Connection, batch: ProjectionBatch) -> bool:
     _upsert(conn, WaitingClockRow, clocks)
     # Events go out only for what this transaction commits (outbound/publish.py sends them);
     # one already queued (a task seen open again in a later batch) is left as it is.
-    _insert_new(conn, PathwayEventRow, [e.model_dump() for e in events_of(batch)])
+    _insert_new(conn, PathwayEventRow, events_of(batch))
     return True
 
 
@@ -179,6 +181,13 @@ class ProjectionActivities:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # SQLite takes one writer at a time, and a writer that finds the file locked sleeps
+        # (1, 2, 5, 10... ms) before trying again. Projection threads queue on this lock
+        # instead, and each starts the moment the one before commits (docs/decisions.md,
+        # "Scale"). PostgreSQL takes concurrent writers: no lock.
+        self._one_writer = (
+            threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
 
     @activity.defn(name="project_pathway")
     def project_pathway(self, batch: ProjectionBatch) -> bool:
@@ -188,5 +197,5 @@ class ProjectionActivities:
         waits on the first's projection-log row and then inserts nothing; SQLite serialises
         writers.
         """
-        with self._engine.begin() as conn:
+        with self._one_writer, self._engine.begin() as conn:
             return apply_batch(conn, batch)

@@ -239,6 +239,6 @@ class StepOutcome(Finite):
             stage=state.stage,
             seq=state.seq,
             next_due_on=state.next_due_on,
-            open_tasks=[OpenTask.model_validate(t.model_dump()) for t in state.open_tasks],
+            open_tasks=[OpenTask.model_validate(t, from_attributes=True) for t in state.open_tasks],
             record_id=record_id,
         )

@@ -6,7 +6,6 @@ stage_changed, task_opened, task_closed, task_overdue, visit_recorded, clock_bre
 
 from typing import Any
 
-from models.events import PathwayEventRow
 from models.state import ProjectionBatch
 from models.vocab import TaskState, VisitState
 
@@ -21,8 +20,10 @@ EVENT_TYPES = (
 )
 
 
-def events_of(batch: ProjectionBatch) -> list[PathwayEventRow]:
-    """The events of one committed batch, with ids that are the same on every retry."""
+def events_of(batch: ProjectionBatch) -> list[dict[str, Any]]:
+    """The events of one committed batch, as ``pathway_event`` rows (columns to values), with
+    ids that are the same on every retry. Plain rows: ORM objects cost more to build than
+    the projection spent writing them."""
     pid, at = batch.pathway_id, batch.at
     out: list[tuple[str, str, dict[str, Any]]] = []
     for change in batch.stage_changes:
@@ -61,6 +62,6 @@ def events_of(batch: ProjectionBatch) -> list[PathwayEventRow]:
         }
         out.append((f"clock:{breach.key}:breached", "clock_breached", clock))
     return [
-        PathwayEventRow(id=f"{pid}:{key}", pathway_id=pid, type=kind, time=at, data=data)
+        {"id": f"{pid}:{key}", "pathway_id": pid, "type": kind, "time": at, "data": data}
         for key, kind, data in out
     ]

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from activities.projection import ProjectionActivities
@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from models.catalogue import BY_UPDATE
     from models.config import PathwayConfig
     from models.config import shared as shared_config
+    from models.copying import deep_copy
     from models.state import (
         PathwayInput,
         PathwayState,
@@ -106,6 +107,9 @@ _DERIVED_DOSIMETRY = "derived-dosimetry"
 _DOSIMETRY_UPDATES = frozenset({"record_dosimetry_plan", "record_treatment"})
 # Runs recorded before clock breaches were announced replay without their alarms.
 _CLOCK_BREACHES = "clock-breach-events"
+# After a run's first upsert, only the search attributes that changed are sent: each one
+# sent is encoded in the worker and indexed by the server (docs/decisions.md, "Scale").
+_CHANGED_SEARCH_ATTRIBUTES = "search-attributes-changed-only"
 
 
 @workflow.defn
@@ -130,7 +134,7 @@ class PatientPathwayWorkflow:
                 stage_entered_at=now,
                 referred_at=now,
             )
-        self._committed = self._state.model_copy(deep=True)
+        self._committed = deep_copy(self._state)
         self._lock = asyncio.Lock()
         self._wake = False
         self._pending = Effects()  # changed since the last commit
@@ -505,7 +509,7 @@ class PatientPathwayWorkflow:
             )
             self._upsert_search_attributes()
             # Snapshot now: the live state may move on while the projection runs.
-            snapshot = st.model_copy(deep=True)
+            snapshot = deep_copy(st)
             if workflow.patched(_LOCAL_PROJECTION):
                 await workflow.execute_local_activity_method(
                     ProjectionActivities.project_pathway,
@@ -580,14 +584,18 @@ class PatientPathwayWorkflow:
         due = st.next_due_on
         values = (st.stage.value, due, st.overdue, st.centre)
         # Upsert only on change: each upsert is a history event.
-        if values == self._search_attributes:
+        previous = self._search_attributes
+        if values == previous:
             return
         self._search_attributes = values
-        workflow.upsert_search_attributes(
-            [
-                STAGE_KEY.value_set(st.stage.value),
-                NEXT_DUE_KEY.value_set(start_of(due)) if due else NEXT_DUE_KEY.value_unset(),
-                OVERDUE_KEY.value_set(st.overdue),
-                CENTRE_KEY.value_set(st.centre),
+        updates: list[SearchAttributeUpdate[Any]] = [
+            STAGE_KEY.value_set(st.stage.value),
+            NEXT_DUE_KEY.value_set(start_of(due)) if due else NEXT_DUE_KEY.value_unset(),
+            OVERDUE_KEY.value_set(st.overdue),
+            CENTRE_KEY.value_set(st.centre),
+        ]
+        if previous and workflow.patched(_CHANGED_SEARCH_ATTRIBUTES):
+            updates = [
+                u for u, new, old in zip(updates, values, previous, strict=True) if new != old
             ]
-        )
+        workflow.upsert_search_attributes(updates)

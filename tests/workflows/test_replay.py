@@ -15,6 +15,7 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
@@ -134,6 +135,10 @@ JOURNEYS: dict[str, Callable[..., Awaitable[Journey]]] = {
     # Recorded with the projection as a local activity and the alarm timer kept across steps
     # (patches "projection-local-activity", "alarm-timer-kept").
     "treated_with_local_projections_then_withdrawn": treated_with_derived_doses_then_withdrawn,
+    # Recorded sending only the search attributes that changed ("search-attributes-changed-only").
+    "treated_with_changed_search_attributes_then_withdrawn": (
+        treated_with_derived_doses_then_withdrawn
+    ),
     "follow_up_missed_visit_then_death": through_follow_up_with_a_missed_visit,
     "mdt_rediscussed_then_not_suitable": rediscussed_then_not_suitable,
     "referred_a_minute_after_midnight_then_not_suitable": (
@@ -165,3 +170,21 @@ def test_histories_are_committed() -> None:
 async def test_a_recorded_history_replays_against_current_code(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     await replayer().replay_workflow(history)
+
+
+def test_after_the_first_upsert_a_step_sends_only_the_search_attributes_it_changed() -> None:
+    path = HISTORIES / "treated_with_changed_search_attributes_then_withdrawn.json"
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    upserts = [
+        sorted(set(fields) - {"TemporalChangeVersion"})  # patch markers upsert that one
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+        and (
+            fields
+            := e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        )
+    ]
+    upserts = [u for u in upserts if u]
+    assert upserts[0] == ["Centre", "NextDueAt", "Overdue", "PathwayStage"]
+    assert all(len(u) < 4 for u in upserts[1:]), upserts
+    assert ["PathwayStage"] in upserts[1:]

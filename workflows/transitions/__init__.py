@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError
 
 from clinical.errors import ClinicalRuleError
+from models.copying import deep_copy
 from models.state import PathwayState
 from workflows.transitions import aftercare, clocks, intake, procedures, selection
 from workflows.transitions.working import Context, Effects, Working, refuse, require_step_stage
@@ -59,7 +60,7 @@ def attempt(update: str, state: PathwayState, payload: BaseModel, ctx: Context) 
     Raises an ApplicationError refusal (naming the field) and leaves ``state`` untouched if
     the step cannot be taken; any other exception a rule raises becomes such a refusal too.
     """
-    w = Working(state.model_copy(deep=True), ctx)
+    w = Working(deep_copy(state), ctx)
     try:
         require_step_stage(w, update)
         TRANSITIONS[update](w, payload)
