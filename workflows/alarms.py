@@ -5,7 +5,7 @@ reminder time; without one (pathways started before calendars existed), calendar
 midnight UTC.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
@@ -40,9 +40,16 @@ def start_of(day: date) -> datetime:
 
 @dataclass(frozen=True)
 class Clock:
-    """Date arithmetic and alarm times, with or without a working calendar."""
+    """Date arithmetic and alarm times, with or without a working calendar.
+
+    One per pathway run. It remembers the alarms it worked out for each task's timing
+    (``alarms_for``): the main loop asks for them after every step, for every open task.
+    """
 
     calendar: WorkingCalendar | None = None
+    _alarms: dict[tuple[object, ...], tuple["Alarm", ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def shift(self, day: date, days: int) -> date:
         """``days`` later (or earlier): working days with a calendar."""
@@ -71,6 +78,23 @@ def alarms_for(
     ``timeout_on`` overrides the policy's timeout date (a visit's window end). A reminder
     that would fall before the task was opened is skipped, not fired late.
     """
+    # Everything the answer depends on; the calendar is the clock's own.
+    key = (task.due_on, task.opened_at, tuple(task.fired), timeout_on, policy)
+    known = clock._alarms.get(key)
+    if known is None:
+        if len(clock._alarms) >= _REMEMBERED:  # keys of closed tasks and fired alarms
+            clock._alarms.clear()
+        known = clock._alarms[key] = tuple(_work_out_alarms(task, policy, clock, timeout_on))
+    return list(known)
+
+
+# Enough for every open task of a pathway; a pathway's clock forgets all past it.
+_REMEMBERED = 64
+
+
+def _work_out_alarms(
+    task: Task, policy: StepPolicy, clock: Clock, timeout_on: date | None
+) -> list[Alarm]:
     alarms: list[Alarm] = []
     for days_before in sorted(set(policy.reminder_days_before), reverse=True):
         at = clock.alarm_at(clock.shift(task.due_on, -days_before))

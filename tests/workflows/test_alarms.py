@@ -59,6 +59,23 @@ def test_fired_alarms_and_reminders_before_opening_are_left_out() -> None:
     assert keys == ["reminder:0", "escalate", "timeout"]  # 3 days before was 28 Nov
 
 
+def test_a_clock_remembers_alarms_only_for_the_same_timing_and_fired_alarms() -> None:
+    clock = Clock(WorkingCalendar(CalendarConfig()))
+    policy = POLICIES[TaskKind.MDT_DECISION]
+    t = task(date(2026, 12, 24))
+    first = alarms_for(t, policy, clock)
+    first.clear()  # what a caller does with its list is its own business
+    assert alarms_for(t, policy, clock) == alarms_for(t, policy, LONDON_CLOCK)
+    t.fired = ["reminder:3"]
+    assert [a.key for a in alarms_for(t, policy, clock)][0] == "reminder:0"
+    rebooked = task(date(2027, 6, 16))
+    assert alarms_for(rebooked, policy, clock)[0].at == datetime(2027, 6, 11, 7, tzinfo=UTC)
+    other = POLICIES[TaskKind.FOLLOW_UP_VISIT]
+    afresh = alarms_for(t, other, Clock(WorkingCalendar(CalendarConfig())))
+    assert afresh != alarms_for(t, policy, clock)
+    assert alarms_for(t, other, clock) == afresh
+
+
 def test_months_are_added_to_the_calendar_date_and_clamped() -> None:
     assert add_months(date(2027, 1, 31), 1) == date(2027, 2, 28)
     assert add_months(date(2028, 1, 31), 1) == date(2028, 2, 29)
