@@ -12,6 +12,7 @@ from activities.errors import SqlErrorScrubber
 from activities.projection import ProjectionActivities
 from core.config import WorkerSizing, get_settings
 from core.db import get_engine, migrate
+from core.gc_tuning import tune_for_worker
 from core.temporal import connect, ensure_search_attributes
 from registry.activity import RegistryActivities
 from registry.config import RegistrySettings
@@ -81,6 +82,7 @@ async def run_worker() -> None:
     with ThreadPoolExecutor(max_workers=sizing.max_concurrent_activities) as executor:
         worker = build_worker(client, get_engine(url), settings.task_queue, executor, sizing=sizing)
         log.info("worker polling task queue %s (%s)", settings.task_queue, sizing)
+        tune_for_worker()
         await worker.run()
 
 

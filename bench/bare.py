@@ -4,7 +4,8 @@
 
 Its workflow does what the pathway's Temporal skeleton does and nothing else: wait, take an
 Update, run an activity, answer. The throughput benchmark runs it beside the pathway worker,
-with the same worker sizing, codec and concurrency, to show what the product itself costs.
+with the same worker sizing, codec, garbage-collector settings and concurrency, to show what
+the product itself costs.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 # As the pathway's module does: the worker's own imports are not re-run in the sandbox.
 with workflow.unsafe.imports_passed_through():
     from core.config import get_settings
+    from core.gc_tuning import tune_for_worker
     from core.temporal import connect
 
 
@@ -65,4 +67,5 @@ async def main() -> None:
             workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(sizing.workflow_task_pollers),
             activity_task_poller_behavior=PollerBehaviorSimpleMaximum(sizing.activity_task_pollers),
         )
+        tune_for_worker()  # as the pathway worker does
         await worker.run()

@@ -134,7 +134,8 @@ class PatientPathwayWorkflow:
                 stage_entered_at=now,
                 referred_at=now,
             )
-        self._committed = deep_copy(self._state)
+        # The last commit's snapshot; the live state is it until the next change copies it.
+        self._committed = self._snapshot = self._state
         self._lock = asyncio.Lock()
         self._wake = False
         self._pending = Effects()  # changed since the last commit
@@ -155,8 +156,11 @@ class PatientPathwayWorkflow:
         elif inp.resubmit_registry:
             self._submit_to_registry()
         while not self._state.stage.is_terminal:
-            if self._change(alarms.fire_due_alarms):
+            at = self._next_alarm_at()
+            # Only when an alarm is due: a change copies a state its last commit shares.
+            if at is not None and at <= workflow.now() and self._change(alarms.fire_due_alarms):
                 await self._commit()
+                at = self._next_alarm_at()
             if aftercare.follow_up_finished(self._working()):
                 self._change(aftercare.complete)
                 await self._commit()
@@ -179,19 +183,26 @@ class PatientPathwayWorkflow:
                         resubmit_registry=resubmit,
                     )
                 )
-            await self._sleep_until_next_alarm()
+            await self._sleep_until(at)
         await workflow.wait_condition(workflow.all_handlers_finished)
         await asyncio.gather(*self._registry, return_exceptions=True)
         return self._state
 
-    async def _sleep_until_next_alarm(self) -> None:
-        self._wake = False
+    def _next_alarm_at(self) -> datetime | None:
+        """When the next alarm is due: an open task's next one, or a clock's breach.
+
+        An alarm is due exactly when ``alarms.fire_due_alarms`` would fire something.
+        """
         w = self._working()
         first = [a.at for t in self._state.open_tasks for a in alarms.alarms_of(w, t)[:1]]
         breach = alarms.next_breach_at(w)
         if breach is not None:
             first.append(breach)
-        at = min(first, default=None)
+        return min(first, default=None)
+
+    async def _sleep_until(self, at: datetime | None) -> None:
+        """Until an Update wakes the loop, or the alarm due ``at`` (None: no alarm)."""
+        self._wake = False
         if workflow.patched(_KEEP_ALARM_TIMER):
             await self._wait_with_kept_timer(at)
             return
@@ -428,11 +439,23 @@ class PatientPathwayWorkflow:
         return self._breaches
 
     def _working(self) -> Working:
-        """The live state, for reading (and for changes that cannot be refused)."""
+        """The live state, for reading only (``_change`` changes it)."""
         return Working(self._state, self._context())
+
+    def _own_state(self) -> PathwayState:
+        """The live state, copied first if the last commit's snapshot is still it.
+
+        A commit does not copy the state it sends: the snapshot is the live state until the
+        next change. Steps change a copy anyway (``attempt``); only the workflow's own
+        changes and the commit's sequence number change it in place, and they call this.
+        """
+        if self._state is self._snapshot:
+            self._state = deep_copy(self._state)
+        return self._state
 
     def _change(self, change: Callable[[Working], _R]) -> _R:
         """Apply a change of the workflow's own (time passing) to the live state."""
+        self._own_state()
         w = self._working()
         result = change(w)
         self._keep(w)
@@ -489,7 +512,7 @@ class PatientPathwayWorkflow:
     async def _commit(self, *, with_patient: bool = False) -> PathwayState:
         """Send what changed to the read model and search attributes, in order."""
         async with self._lock:
-            st = self._state
+            st = self._own_state()
             st.seq += 1
             # Whatever changed up to now goes in this batch; later changes wait for the next.
             pending, self._pending = self._pending, Effects()
@@ -508,8 +531,9 @@ class PatientPathwayWorkflow:
                 clock_breaches=pending.clock_breaches,
             )
             self._upsert_search_attributes()
-            # Snapshot now: the live state may move on while the projection runs.
-            snapshot = deep_copy(st)
+            # The snapshot: from here on the live state is shared, and the next change copies
+            # it first, so it stays as sent while the projection runs.
+            snapshot = self._snapshot = st
             if workflow.patched(_LOCAL_PROJECTION):
                 await workflow.execute_local_activity_method(
                     ProjectionActivities.project_pathway,
