@@ -23,6 +23,7 @@ from bench.harness import WorkerProcess, dev_server, wait_for_pollers
 from bench.throughput import REFERRAL
 from core.db import get_engine, migrate
 from core.pathways import start_pathway
+from core.process_exit import exit_now
 from models.referral import Referral
 
 IN_FLIGHT = 200
@@ -80,4 +81,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_now(main())  # not SystemExit: see core.process_exit

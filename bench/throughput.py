@@ -36,6 +36,7 @@ from bench.harness import WorkerProcess, dev_server, percentile, wait_for_poller
 from core.clock import local_date, system_time
 from core.db import get_engine, migrate
 from core.pathways import start_pathway, submit_step
+from core.process_exit import exit_now
 from demo import examples
 from models.referral import Referral
 from models.tables import PathwayRow
@@ -189,4 +190,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_now(main())  # not SystemExit: see core.process_exit

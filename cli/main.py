@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import logging
 import os
 import sys
 from datetime import timedelta
@@ -56,6 +55,7 @@ from core.pathways import (
     submit_step,
     valid_idempotency_key,
 )
+from core.process_exit import exit_now
 from core.temporal import TlsSettingError, connect
 from models.labels import label_path
 from models.referral import PrimarySite, PriorTherapyKind, Referral, identity_problems
@@ -64,12 +64,9 @@ from models.vocab import Stage
 
 
 class _ExitingTyper(typer.Typer):
-    """Ends the process with os._exit once the command has finished and flushed.
+    """Ends the process at once (core.process_exit) when the command has finished.
 
-    A short-lived process that used a Temporal client can abort in CPython's finalization
-    ("PyGILState_Release ... must be current", temporalio/sdk-python#300): the client's Rust
-    threads outlive the interpreter. Skipping finalization avoids it; CliRunner never calls
-    this, so tests are unaffected.
+    CliRunner never calls this, so tests are unaffected.
     """
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -80,11 +77,7 @@ class _ExitingTyper(typer.Typer):
             if isinstance(exc.code, str):
                 print(exc.code, file=sys.stderr)
             code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-        logging.shutdown()
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(code)
+        exit_now(code)
 
 
 app = _ExitingTyper(

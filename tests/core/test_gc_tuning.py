@@ -4,8 +4,6 @@ import json
 import subprocess
 import sys
 
-from core.gc_tuning import GEN0_THRESHOLD
-
 # In a process of its own: the collector's settings are global to the process.
 PROGRAM = """
 import gc
@@ -17,12 +15,11 @@ print(json.dumps({"before": before, "after": gc.get_threshold(), "frozen": gc.ge
 """
 
 
-def test_a_started_worker_hides_its_start_up_objects_and_collects_young_ones_less_often() -> None:
+def test_a_started_worker_hides_its_start_up_objects_from_the_collector() -> None:
     out = subprocess.run(
         [sys.executable, "-c", PROGRAM], capture_output=True, text=True, check=True
     ).stdout
     figures = json.loads(out)
-    before, after = figures["before"], figures["after"]
-    assert after == [GEN0_THRESHOLD, before[1], before[2]]
-    assert before[0] < GEN0_THRESHOLD
     assert figures["frozen"] > 1000  # the modules start-up imported, at least
+    # Full passes still come as often: they are what frees evicted pathways.
+    assert figures["after"] == figures["before"]
