@@ -101,10 +101,16 @@ def _log_statement(dialect: str) -> Executable:
     )
 
 
+@cache
+def _insert_new_statement(dialect: str, model: type[SQLModel]) -> Executable:
+    """``INSERT ... ON CONFLICT DO NOTHING``, built once (as ``_upsert_statement``)."""
+    return _insert(dialect, model).on_conflict_do_nothing()
+
+
 def _insert_new(conn: Connection, model: type[SQLModel], rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows``, leaving any that exist already as they are."""
     if rows:
-        conn.execute(_insert(conn.dialect.name, model).on_conflict_do_nothing(), list(rows))
+        conn.execute(_insert_new_statement(conn.dialect.name, model), list(rows))
 
 
 def _upsert(
