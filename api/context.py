@@ -1,5 +1,6 @@
 """What every request needs: settings, the read model, the Temporal client and a clock."""
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -28,6 +29,12 @@ class AppContext:
     engine: Engine
     clock: Clock = wall_clock
     client: Client | None = field(default=None)
+    # Steps waiting on their Update (ApiSettings.max_steps_in_flight), so that a burst waits
+    # here for a moment instead of meeting Temporal's limit on waiting calls.
+    step_slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.step_slots = asyncio.Semaphore(self.api.max_steps_in_flight)
 
     async def today(self) -> date:
         """Today in the centre's time zone by the app's clock (the workflows count days so)."""

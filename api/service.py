@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
@@ -38,6 +38,7 @@ from core.pathways import (
 )
 from models.labels import label_path, split_field_message
 from models.referral import Referral, identity_problems
+from models.state import StepOutcome
 from models.vocab import Stage
 
 log = logging.getLogger("sirt.api")
@@ -261,6 +262,33 @@ def retry_safely(key: str) -> str:
     return f"Retrying with the same {HEADER} ({key}) is safe: the step is applied at most once."
 
 
+BUSY = (
+    "The service is busy, so the step was not sent and nothing was recorded; try again in a moment."
+)
+
+
+class _NoSlot(Exception):
+    """Every step slot stayed taken for ``step_slot_wait_s``: the step was never sent."""
+
+
+async def _send(
+    ctx: AppContext, pathway_id: str, step: str, model: BaseModel, key: str
+) -> StepOutcome:
+    """Send the step once a slot is free (ApiSettings.max_steps_in_flight); _NoSlot if none
+    frees in time, TimeoutError if the pathway does not answer within the step timeout."""
+    try:
+        await asyncio.wait_for(ctx.step_slots.acquire(), ctx.api.step_slot_wait_s)
+    except TimeoutError:
+        raise _NoSlot from None
+    try:
+        return await asyncio.wait_for(
+            submit_step(ctx.temporal(), pathway_id, step, model, idempotency_key=key),
+            ctx.api.step_timeout_s,
+        )
+    finally:
+        ctx.step_slots.release()
+
+
 def maybe_applied(pathway_id: str, key: str) -> str:
     """What to tell a caller whose step may or may not have been applied."""
     return (
@@ -327,10 +355,11 @@ async def submit(
         await run_in_threadpool(idempotency.release, ctx.engine, pathway_id, key)
 
     try:
-        outcome = await asyncio.wait_for(
-            submit_step(ctx.temporal(), pathway_id, step, model, idempotency_key=key),
-            ctx.api.step_timeout_s,
-        )
+        outcome = await _send(ctx, pathway_id, step, model, key)
+    except _NoSlot:
+        await forget()
+        await _audit(ctx, who, action, Outcome.ERROR, pathway_id, "busy: not sent")
+        raise ApiError(503, f"{BUSY} {retry_safely(key)}") from None
     except WorkflowUpdateFailedError as exc:
         await forget()
         detail = refusal_detail(exc)

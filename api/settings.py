@@ -36,6 +36,17 @@ class ApiSettings(BaseSettings):
     step_timeout_s: float = Field(
         default=30.0, gt=0, description="How long a step may take before the API gives up."
     )
+    max_steps_in_flight: int = Field(
+        default=200,
+        ge=1,
+        description="Steps the app waits on at once. Temporal caps a namespace's waiting calls "
+        "(the dev server at 1,200, worker polls included) and refuses more.",
+    )
+    step_slot_wait_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a step waits for one of those before a 503 (nothing recorded).",
+    )
     worklist_horizon_days: int = Field(
         default=14,
         ge=0,

@@ -5,6 +5,7 @@ a dropped connection, and checks what the pathway recorded, against the real tim
 Temporal server and the PostgreSQL read model.
 """
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -404,6 +405,67 @@ async def test_a_step_the_pathway_did_not_answer_may_have_applied_and_its_retry_
                 assert again.json() == retried.json()
                 assert len(await outcomes(api, pid, "schedule_workup")) == 1
                 await workflow_env.client.get_workflow_handle(pid).terminate("test ended")
+
+
+async def test_a_step_sent_while_every_slot_waits_on_a_silent_pathway_is_not_sent(
+    workflow_env: WorkflowEnvironment,
+    postgres_url: str,
+    tokens: dict[Role, str],
+    tmp_path: Path,
+) -> None:
+    """The app waits on one step at a time here. A booking waits on a pathway whose worker
+    has gone, holding that slot; a second booking meanwhile waits for the slot, then gets a
+    503 saying nothing was recorded, and its key is free again: once a worker is back, the
+    same key books once."""
+    queue = f"tq-{uuid.uuid4()}"
+    engine = get_engine(postgres_url)
+    app = make_app(
+        workflow_env,
+        postgres_url,
+        queue,
+        tmp_path,
+        step_timeout_s=3,
+        max_steps_in_flight=1,
+        step_slot_wait_s=0.5,
+    )
+    slots: asyncio.Semaphore = app.state.ctx.step_slots
+    transport = httpx.ASGITransport(app=app)
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+            api = Api(http, tokens, app, workflow_env)
+            worker = build_worker(
+                workflow_env.client, engine, queue, executor, max_cached_workflows=0
+            )
+            async with worker:
+                silent, busy = await in_workup(api), await in_workup(api)
+            booking = {"scheduled_on": ((await api.today()) + timedelta(days=5)).isoformat()}
+            held = asyncio.create_task(
+                send(api, C, f"/pathways/{silent}/steps/schedule-workup", booking, "held")
+            )
+            for _ in range(1000):  # until the held booking has the slot (at most 10 s)
+                if slots.locked():
+                    break
+                await asyncio.sleep(0.01)
+            assert slots.locked()
+            path = f"/pathways/{busy}/steps/schedule-workup"
+            refused = await send(api, C, path, booking, "sent-while-busy")
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"]
+            assert refused.json()["detail"] == (
+                "The service is busy, so the step was not sent and nothing was recorded; try "
+                "again in a moment. Retrying with the same Idempotency-Key (sent-while-busy) "
+                "is safe: the step is applied at most once."
+            )
+            last = api.audit(busy, "step:schedule-workup")[-1]
+            assert (last.outcome, last.detail) == ("error", "busy: not sent")
+            assert (await held).status_code == 503  # the silent pathway: may have applied
+            assert not slots.locked()
+            async with build_worker(workflow_env.client, engine, queue, executor):
+                booked = await send(api, C, path, booking, "sent-while-busy")
+                assert booked.status_code == 200, booked.text
+                assert len(await outcomes(api, busy, "schedule_workup")) == 1
+                for pid in (silent, busy):
+                    await workflow_env.client.get_workflow_handle(pid).terminate("test ended")
 
 
 async def test_a_referral_entered_twice_with_its_reference_finds_the_first_pathway(
