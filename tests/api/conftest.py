@@ -19,6 +19,7 @@ from sqlmodel import Session, col, func, select
 from temporalio.testing import WorkflowEnvironment
 
 from api.accounts import issue_token
+from api.context import AppContext
 from api.main import create_app
 from api.seed import seed_demo_users
 from api.settings import ApiSettings
@@ -98,7 +99,8 @@ class Api:
         self.env = env
         self.tokens = tokens
         self.engine: Engine = app.state.ctx.engine
-        self.clock = app.state.ctx.clock
+        self.ctx: AppContext = app.state.ctx
+        self.clock = self.ctx.clock
 
     async def today(self) -> date:
         """Today (the centre's date) by the app's clock, which is the time-skipping server's."""

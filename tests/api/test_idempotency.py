@@ -8,9 +8,11 @@ Temporal server and the PostgreSQL read model.
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from api.routes.pages import new_nonce
 from core.db import get_engine
@@ -360,6 +363,24 @@ async def test_the_referral_form_submitted_twice_starts_one_pathway(
 # ------------------------------------------------------------------ a worker goes away
 
 
+@asynccontextmanager
+async def own_queue(
+    env: WorkflowEnvironment, db_url: str, tokens: dict[Role, str], tmp: Path, **settings: Any
+) -> AsyncIterator[tuple[Api, Callable[..., Worker]]]:
+    """The app on a task queue of its own, and a way to build its workers: the test can stop
+    and start them. ``settings`` are the app's (ApiSettings)."""
+    queue = f"tq-{uuid.uuid4()}"
+    engine = get_engine(db_url)
+    app = make_app(env, db_url, queue, tmp, **settings)
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+            yield (
+                Api(http, tokens, app, env),
+                partial(build_worker, env.client, engine, queue, executor),
+            )
+
+
 async def test_a_step_the_pathway_did_not_answer_may_have_applied_and_its_retry_applies_once(
     workflow_env: WorkflowEnvironment,
     postgres_url: str,
@@ -368,43 +389,35 @@ async def test_a_step_the_pathway_did_not_answer_may_have_applied_and_its_retry_
 ) -> None:
     """The worker stops after the MDT decision; the booking sent meanwhile times out with a
     503 saying it may have been applied; once a worker is back the same key books once."""
-    queue = f"tq-{uuid.uuid4()}"
-    engine = get_engine(postgres_url)
-    app = make_app(workflow_env, postgres_url, queue, tmp_path, step_timeout_s=2)
-    transport = httpx.ASGITransport(app=app)
-    with ThreadPoolExecutor(max_workers=8) as executor:
-        async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
-            api = Api(http, tokens, app, workflow_env)
-            # No workflow cache: its tasks never wait on a sticky queue once it has gone, so
-            # the story does not depend on the server's sticky timeout.
-            worker = build_worker(
-                workflow_env.client, engine, queue, executor, max_cached_workflows=0
-            )
-            async with worker:
-                pid = await in_workup(api)
-            booking = {"scheduled_on": ((await api.today()) + timedelta(days=5)).isoformat()}
-            path = f"/pathways/{pid}/steps/schedule-workup"
-            lost = await send(api, C, path, booking, "book-while-down")
-            assert lost.status_code == 503
-            assert lost.json()["detail"] == (
-                "the pathway did not answer in time, so the step may have been applied: check "
-                f"the pathway's timeline (/api/v1/pathways/{pid}, or the page /pathways/{pid}). "
-                "Retrying with the same Idempotency-Key (book-while-down) is safe: the step is "
-                "applied at most once."
-            )
-            last = api.audit(pid, "step:schedule-workup")[-1]
-            assert (last.outcome, last.detail) == ("error", "timeout: may have applied")
-            async with build_worker(workflow_env.client, engine, queue, executor):
-                # The client retries with the same key, as the 503 told it, until it answers.
-                attempts = [await send(api, C, path, booking, "book-while-down")]
-                while attempts[-1].status_code == 503 and len(attempts) < 10:
-                    attempts.append(await send(api, C, path, booking, "book-while-down"))
-                retried = attempts[-1]
-                assert retried.status_code == 200, retried.text
-                again = await send(api, C, path, booking, "book-while-down")
-                assert again.json() == retried.json()
-                assert len(await outcomes(api, pid, "schedule_workup")) == 1
-                await workflow_env.client.get_workflow_handle(pid).terminate("test ended")
+    queue = own_queue(workflow_env, postgres_url, tokens, tmp_path, step_timeout_s=2)
+    async with queue as (api, worker):
+        # No workflow cache: its tasks never wait on a sticky queue once it has gone, so the
+        # story does not depend on the server's sticky timeout.
+        async with worker(max_cached_workflows=0):
+            pid = await in_workup(api)
+        booking = {"scheduled_on": ((await api.today()) + timedelta(days=5)).isoformat()}
+        path = f"/pathways/{pid}/steps/schedule-workup"
+        lost = await send(api, C, path, booking, "book-while-down")
+        assert lost.status_code == 503
+        assert lost.json()["detail"] == (
+            "the pathway did not answer in time, so the step may have been applied: check "
+            f"the pathway's timeline (/api/v1/pathways/{pid}, or the page /pathways/{pid}). "
+            "Retrying with the same Idempotency-Key (book-while-down) is safe: the step is "
+            "applied at most once."
+        )
+        last = api.audit(pid, "step:schedule-workup")[-1]
+        assert (last.outcome, last.detail) == ("error", "timeout: may have applied")
+        async with worker():
+            # The client retries with the same key, as the 503 told it, until it answers.
+            attempts = [await send(api, C, path, booking, "book-while-down")]
+            while attempts[-1].status_code == 503 and len(attempts) < 10:
+                attempts.append(await send(api, C, path, booking, "book-while-down"))
+            retried = attempts[-1]
+            assert retried.status_code == 200, retried.text
+            again = await send(api, C, path, booking, "book-while-down")
+            assert again.json() == retried.json()
+            assert len(await outcomes(api, pid, "schedule_workup")) == 1
+            await workflow_env.client.get_workflow_handle(pid).terminate("test ended")
 
 
 async def test_a_step_sent_while_every_slot_waits_on_a_silent_pathway_is_not_sent(
@@ -417,55 +430,47 @@ async def test_a_step_sent_while_every_slot_waits_on_a_silent_pathway_is_not_sen
     has gone, holding that slot; a second booking meanwhile waits for the slot, then gets a
     503 saying nothing was recorded, and its key is free again: once a worker is back, the
     same key books once."""
-    queue = f"tq-{uuid.uuid4()}"
-    engine = get_engine(postgres_url)
-    app = make_app(
+    queue = own_queue(
         workflow_env,
         postgres_url,
-        queue,
+        tokens,
         tmp_path,
         step_timeout_s=3,
         max_steps_in_flight=1,
         step_slot_wait_s=0.5,
     )
-    slots: asyncio.Semaphore = app.state.ctx.step_slots
-    transport = httpx.ASGITransport(app=app)
-    with ThreadPoolExecutor(max_workers=8) as executor:
-        async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
-            api = Api(http, tokens, app, workflow_env)
-            worker = build_worker(
-                workflow_env.client, engine, queue, executor, max_cached_workflows=0
-            )
-            async with worker:
-                silent, busy = await in_workup(api), await in_workup(api)
-            booking = {"scheduled_on": ((await api.today()) + timedelta(days=5)).isoformat()}
-            held = asyncio.create_task(
-                send(api, C, f"/pathways/{silent}/steps/schedule-workup", booking, "held")
-            )
-            for _ in range(1000):  # until the held booking has the slot (at most 10 s)
-                if slots.locked():
-                    break
-                await asyncio.sleep(0.01)
-            assert slots.locked()
-            path = f"/pathways/{busy}/steps/schedule-workup"
-            refused = await send(api, C, path, booking, "sent-while-busy")
-            assert refused.status_code == 503
-            assert refused.headers["retry-after"]
-            assert refused.json()["detail"] == (
-                "The service is busy, so the step was not sent and nothing was recorded; try "
-                "again in a moment. Retrying with the same Idempotency-Key (sent-while-busy) "
-                "is safe: the step is applied at most once."
-            )
-            last = api.audit(busy, "step:schedule-workup")[-1]
-            assert (last.outcome, last.detail) == ("error", "busy: not sent")
-            assert (await held).status_code == 503  # the silent pathway: may have applied
-            assert not slots.locked()
-            async with build_worker(workflow_env.client, engine, queue, executor):
-                booked = await send(api, C, path, booking, "sent-while-busy")
-                assert booked.status_code == 200, booked.text
-                assert len(await outcomes(api, busy, "schedule_workup")) == 1
-                for pid in (silent, busy):
-                    await workflow_env.client.get_workflow_handle(pid).terminate("test ended")
+    async with queue as (api, worker):
+        slots = api.ctx.step_slots
+        async with worker(max_cached_workflows=0):
+            silent, busy = await in_workup(api), await in_workup(api)
+        booking = {"scheduled_on": ((await api.today()) + timedelta(days=5)).isoformat()}
+        held = asyncio.create_task(
+            send(api, C, f"/pathways/{silent}/steps/schedule-workup", booking, "held")
+        )
+        for _ in range(1000):  # until the held booking has the slot (at most 10 s)
+            if slots.locked():
+                break
+            await asyncio.sleep(0.01)
+        assert slots.locked()
+        path = f"/pathways/{busy}/steps/schedule-workup"
+        refused = await send(api, C, path, booking, "sent-while-busy")
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"]
+        assert refused.json()["detail"] == (
+            "The service is busy, so the step was not sent and nothing was recorded; try "
+            "again in a moment. Retrying with the same Idempotency-Key (sent-while-busy) "
+            "is safe: the step is applied at most once."
+        )
+        last = api.audit(busy, "step:schedule-workup")[-1]
+        assert (last.outcome, last.detail) == ("error", "busy: not sent")
+        assert (await held).status_code == 503  # the silent pathway: may have applied
+        assert not slots.locked()
+        async with worker():
+            booked = await send(api, C, path, booking, "sent-while-busy")
+            assert booked.status_code == 200, booked.text
+            assert len(await outcomes(api, busy, "schedule_workup")) == 1
+            for pid in (silent, busy):
+                await workflow_env.client.get_workflow_handle(pid).terminate("test ended")
 
 
 async def test_a_referral_entered_twice_with_its_reference_finds_the_first_pathway(
