@@ -1,8 +1,8 @@
 """Garbage-collector settings for a long-running worker process.
 
 A worker holding hundreds of cached pathways (each a sandboxed workflow instance) spent about
-5% of its CPU in Python's cyclic collector, all of it holding the GIL, with full passes of up
-to 100 ms that stall every workflow task (docs/decisions.md, "Scale").
+1.75 s of a 35 s benchmark round in Python's cyclic collector, all of it holding the GIL, with
+full passes of up to 100 ms that stall every workflow task (docs/decisions.md, "Scale").
 """
 
 import gc
