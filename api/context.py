@@ -1,6 +1,5 @@
 """What every request needs: settings, the read model, the Temporal client and a clock."""
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -11,6 +10,7 @@ from temporalio.client import Client
 from api.settings import ApiSettings
 from core import clock
 from core.config import Settings
+from core.step_slots import StepSlots
 
 Clock = Callable[[], Awaitable[datetime]]
 
@@ -31,10 +31,10 @@ class AppContext:
     client: Client | None = field(default=None)
     # Steps waiting on their Update (ApiSettings.max_steps_in_flight), so that a burst waits
     # here for a moment instead of meeting Temporal's limit on waiting calls.
-    step_slots: asyncio.Semaphore = field(init=False)
+    step_slots: StepSlots = field(init=False)
 
     def __post_init__(self) -> None:
-        self.step_slots = asyncio.Semaphore(self.api.max_steps_in_flight)
+        self.step_slots = StepSlots(self.api.max_steps_in_flight, self.api.step_slot_wait_s)
 
     async def today(self) -> date:
         """Today in the centre's time zone by the app's clock (the workflows count days so)."""

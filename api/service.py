@@ -36,6 +36,7 @@ from core.pathways import (
     submit_step,
     valid_idempotency_key,
 )
+from core.step_slots import NoSlot
 from models.labels import label_path, split_field_message
 from models.referral import Referral, identity_problems
 from models.state import StepOutcome
@@ -267,26 +268,16 @@ BUSY = (
 )
 
 
-class _NoSlot(Exception):
-    """Every step slot stayed taken for ``step_slot_wait_s``: the step was never sent."""
-
-
 async def _send(
     ctx: AppContext, pathway_id: str, step: str, model: BaseModel, key: str
 ) -> StepOutcome:
-    """Send the step once a slot is free (ApiSettings.max_steps_in_flight); _NoSlot if none
+    """Send the step once a slot is free (ApiSettings.max_steps_in_flight); NoSlot if none
     frees in time, TimeoutError if the pathway does not answer within the step timeout."""
-    try:
-        await asyncio.wait_for(ctx.step_slots.acquire(), ctx.api.step_slot_wait_s)
-    except TimeoutError:
-        raise _NoSlot from None
-    try:
+    async with ctx.step_slots.taken():
         return await asyncio.wait_for(
             submit_step(ctx.temporal(), pathway_id, step, model, idempotency_key=key),
             ctx.api.step_timeout_s,
         )
-    finally:
-        ctx.step_slots.release()
 
 
 def maybe_applied(pathway_id: str, key: str) -> str:
@@ -356,7 +347,7 @@ async def submit(
 
     try:
         outcome = await _send(ctx, pathway_id, step, model, key)
-    except _NoSlot:
+    except NoSlot:
         await forget()
         await _audit(ctx, who, action, Outcome.ERROR, pathway_id, "busy: not sent")
         raise ApiError(503, f"{BUSY} {retry_safely(key)}") from None

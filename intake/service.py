@@ -7,6 +7,7 @@ but not yet answered when the process died is applied once when it comes again.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from core import clock
 from core.pathways import submit_step
+from core.step_slots import NoSlot, StepSlots
 from intake import fhir, hl7v2, store
 from intake.instruction import Instruction, Malformed
 from intake.loinc import IntakeConfig
@@ -50,10 +52,19 @@ class NotReconcilable(ValueError):
 class Intake:
     """Applies inbound messages of every channel to pathways."""
 
-    def __init__(self, client: Client, engine: Engine, config: IntakeConfig | None = None):
+    def __init__(
+        self,
+        client: Client,
+        engine: Engine,
+        config: IntakeConfig | None = None,
+        slots: StepSlots | None = None,
+    ):
         self.client = client
         self.engine = engine
         self.config = config or IntakeConfig()
+        # The web app's step slots, when it receives messages (its FHIR route): one bound for
+        # every step it sends. The MLLP listener has its own connections to bound it.
+        self.slots = slots
         self.sealer = store.Sealer(client)
         self.readers: dict[str, Reader] = {"hl7v2": self._read_hl7, "fhir": self._read_fhir}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -161,14 +172,18 @@ class Intake:
         self, channel: str, control: str, instruction: Instruction, pathway_id: str, status: str
     ) -> Outcome:
         assert instruction.step is not None and instruction.payload is not None
+        slot = self.slots.taken() if self.slots else contextlib.nullcontext()
         try:
-            result = await submit_step(
-                self.client,
-                pathway_id,
-                instruction.step,
-                instruction.payload,
-                idempotency_key=f"{channel}:{control}",
-            )
+            async with slot:
+                result = await submit_step(
+                    self.client,
+                    pathway_id,
+                    instruction.step,
+                    instruction.payload,
+                    idempotency_key=f"{channel}:{control}",
+                )
+        except NoSlot:
+            raise Unavailable("not applied now: the service is busy; send again") from None
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)

@@ -58,7 +58,8 @@ class Reconciled(BaseModel):
 
 
 def _intake(ctx: CtxDep) -> Intake:
-    return Intake(ctx.temporal(), ctx.engine, load_intake_config(ctx.settings.intake_config_file))
+    config = load_intake_config(ctx.settings.intake_config_file)
+    return Intake(ctx.temporal(), ctx.engine, config, slots=ctx.step_slots)
 
 
 @router.get("/intake/unmatched", response_model=list[UnmatchedMessage])

@@ -5,6 +5,7 @@ from typing import Any
 
 import httpx
 
+from core.step_slots import StepSlots
 from intake import store
 from intake.service import Intake
 from models.vocab import Role
@@ -116,3 +117,32 @@ async def test_ops_see_messages_in_answers_out_and_the_backlog_per_channel(api, 
         channels["hl7v2"]["unmatched"]
         == after['sirt_intake_reconciliation_backlog{channel="hl7v2"}']
     )
+
+
+async def test_a_result_sent_while_every_step_slot_is_taken_is_kept_and_applied_when_resent(
+    api, workflow_env
+):
+    """The web app's step slots bound its intake too: a laboratory result that finds them all
+    taken is stored, answered 'send again' and not applied; the resend applies it once."""
+    nhs = new_nhs_number(131)
+    pathway_id = await api.refer(patient={**payloads.PATIENT, "nhs_number": nhs})
+    slots = StepSlots(1, wait_s=0.05)
+    intake = Intake(workflow_env.client, api.engine, slots=slots)
+    message = oru("LAB-131", nhs, await api.today(), [(ALT, "52", "U/L")])
+    async with slots.taken():
+        busy = await intake.receive_hl7(message)
+    assert b"|AE|" in busy
+    assert b"not applied now: the service is busy; send again" in busy
+    row = store.get(api.engine, "hl7v2", "LAB-131")
+    assert row is not None and row.status == "received"
+    assert not [
+        o
+        for o in (await api.get(C, f"/pathways/{pathway_id}")).json()["outcomes"]
+        if o["kind"] == "external_results"
+    ]
+    applied = await intake.receive_hl7(message)
+    assert b"|AA|" in applied
+    r = await api.get(C, f"/pathways/{pathway_id}")
+    results = [o for o in r.json()["outcomes"] if o["kind"] == "external_results"]
+    assert [o["data"]["labs"]["alt_u_l"] for o in results] == [52.0]
+    assert not slots.all_taken()
